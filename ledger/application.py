@@ -1,0 +1,188 @@
+"""The service layer: one application class with a command per business fact.
+
+Each command loads the enterprise, lets the aggregate decide, and saves its new
+events; library errors become the ledger's own. ``recorded_at`` is the events'
+timestamp, set by the ledger when the command is accepted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError
+
+from ledger.aggregates.enterprise import Enterprise, enterprise_id
+from ledger.errors import ConcurrentWrite, EnterpriseNotFound, RuleViolation, VersionConflict
+from ledger.eventlog import LoggedEvent, decode
+from ledger.uscc import validate_uscc
+
+Clock = Callable[[], datetime]
+
+
+@dataclass(frozen=True)
+class Written:
+    """What a command stored: the enterprise's new version, the log position of its
+    last event, and the events themselves."""
+
+    uscc: str
+    version: int
+    position: int
+    events: list[LoggedEvent]
+
+
+class Ledger(Application[UUID]):
+    name = ""  # the library then names its table `stored_events` (contract.md)
+
+    def __init__(
+        self,
+        env: dict[str, str] | None = None,
+        clock: Clock | None = None,
+        after_write: Callable[[int], Any] | None = None,
+    ) -> None:
+        super().__init__(env)
+        self.clock: Clock = clock or (lambda: datetime.now(timezone.utc))
+        self.after_write = after_write
+
+    # -- commands --------------------------------------------------------------------------
+
+    def license(
+        self,
+        *,
+        uscc: str,
+        name: str,
+        place_type: str,
+        address: str,
+        district: str,
+        legal_representative: str,
+        licensed_at: datetime | str,
+    ) -> Written:
+        enterprise = Enterprise.license(
+            uscc=uscc, name=name, place_type=place_type, address=address, district=district,
+            legal_representative=legal_representative, occurred_at=licensed_at, now=self.clock(),
+        )
+        try:
+            return self._save(enterprise)
+        except ConcurrentWrite:
+            raise RuleViolation(
+                "licensed_once", f"enterprise {enterprise.uscc} is already licensed"
+            ) from None
+
+    def commit(
+        self,
+        uscc: str,
+        *,
+        committed_at: datetime | str,
+        signatory: str,
+        letter_id: str | None = None,
+        channel: str | None = None,
+        conditions: list[str] | None = None,
+        expected_version: int | None = None,
+    ) -> Written:
+        return self._act(uscc, expected_version, lambda e, now: e.commit(
+            occurred_at=committed_at, signatory=signatory, letter_id=letter_id,
+            channel=channel, conditions=conditions, now=now,
+        ))
+
+    def inspect(
+        self,
+        uscc: str,
+        *,
+        inspected_at: datetime | str,
+        inspector: str,
+        score: int,
+        outcome: str,
+        rectification_deadline: date | str | None = None,
+        findings: str | None = None,
+        decision_no: str | None = None,
+        expected_version: int | None = None,
+    ) -> Written:
+        return self._act(uscc, expected_version, lambda e, now: e.inspect(
+            occurred_at=inspected_at, inspector=inspector, score=score, outcome=outcome,
+            rectification_deadline=rectification_deadline, findings=findings,
+            decision_no=decision_no, now=now,
+        ))
+
+    def rectify(
+        self,
+        uscc: str,
+        *,
+        rectified_at: datetime | str,
+        verified_by: str,
+        note: str | None = None,
+        expected_version: int | None = None,
+    ) -> Written:
+        return self._act(uscc, expected_version, lambda e, now: e.rectify(
+            occurred_at=rectified_at, verified_by=verified_by, note=note, now=now,
+        ))
+
+    def ban(
+        self,
+        uscc: str,
+        *,
+        banned_at: datetime | str,
+        reason: str,
+        decision_no: str | None = None,
+        expected_version: int | None = None,
+    ) -> Written:
+        return self._act(uscc, expected_version, lambda e, now: e.ban(
+            occurred_at=banned_at, reason=reason, decision_no=decision_no, now=now,
+        ))
+
+    def repair(
+        self,
+        uscc: str,
+        *,
+        repaired_at: datetime | str,
+        record: str,
+        approved_by: str,
+        expected_version: int | None = None,
+    ) -> Written:
+        return self._act(uscc, expected_version, lambda e, now: e.repair(
+            occurred_at=repaired_at, record=record, approved_by=approved_by, now=now,
+        ))
+
+    # -- plumbing ------------------------------------------------------------------------------
+
+    def enterprise(self, uscc: str) -> Enterprise:
+        uscc = validate_uscc(uscc)
+        try:
+            return self.repository.get(enterprise_id(uscc))  # type: ignore[return-value]
+        except AggregateNotFoundError:
+            raise EnterpriseNotFound(uscc) from None
+
+    def _act(
+        self,
+        uscc: str,
+        expected_version: int | None,
+        decide: Callable[[Enterprise, datetime], None],
+    ) -> Written:
+        enterprise = self.enterprise(uscc)
+        if expected_version is not None and enterprise.version != expected_version:
+            raise VersionConflict(enterprise.uscc, expected_version, enterprise.version)
+        decide(enterprise, self.clock())
+        return self._save(enterprise)
+
+    def _save(self, enterprise: Enterprise) -> Written:
+        pending = enterprise.collect_events()
+        try:
+            recordings = self.save(*pending)
+        except IntegrityError:
+            raise ConcurrentWrite(enterprise.uscc, None, None) from None
+        events = []
+        for recording in recordings:
+            stored = self.mapper.to_stored_event(recording.domain_event)
+            events.append(
+                decode(
+                    recording.notification.id, stored.originator_id,
+                    stored.originator_version, stored.topic, stored.state,
+                )
+            )
+        written = Written(enterprise.uscc, enterprise.version, events[-1].position, events)
+        if self.after_write is not None:
+            self.after_write(written.position)
+        return written

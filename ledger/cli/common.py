@@ -1,0 +1,49 @@
+"""What every command shares: settings, the services, and how errors become exits."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import NoReturn
+
+import typer
+from pydantic import ValidationError
+
+from ledger.bootstrap import Services, bootstrap
+from ledger.errors import EnterpriseNotFound, InvalidInput, LedgerError
+from ledger.settings import Settings
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def load_settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as e:
+        first = e.errors()[0]
+        fail(f"LEDGER_{str(first['loc'][0]).upper()}: {first['msg']}")
+
+
+@contextmanager
+def services(sync_projections: bool = True) -> Iterator[Services]:
+    """Open the ledger for one command; domain errors become exit 2 with one line."""
+    try:
+        s = bootstrap(load_settings(), sync_projections=sync_projections)
+    except Exception as e:  # the store is unreachable or unusable
+        fail(f"cannot open the ledger's database: {str(e).splitlines()[0] if str(e) else e!r}", 1)
+    try:
+        yield s
+    except EnterpriseNotFound as e:
+        fail(str(e), 1)
+    except (InvalidInput, LedgerError) as e:
+        fail(str(e))
+    finally:
+        s.close()
+
+
+def is_terminal() -> bool:
+    return sys.stderr.isatty()

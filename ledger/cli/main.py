@@ -1,0 +1,109 @@
+"""The root command and the core commands: migrate, serve, history."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+from typing import Annotated, Optional
+
+import typer
+
+from ledger.cli.common import fail, load_settings, services
+from ledger.history import replay
+
+app = typer.Typer(
+    name="ledger",
+    help="Event-sourced credit ledger for commitment-based licensing of small public places.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.command()
+def migrate() -> None:
+    """Create or upgrade all tables (idempotent)."""
+    from ledger.db import Database
+    from ledger.migrations import migrate as run
+
+    db = Database(load_settings())
+    try:
+        db.create_schema()
+        applied = run(db)
+    finally:
+        db.close()
+    with services() as s:  # the event store's own tables and the live projection set
+        s.projections.catch_up()
+    typer.echo(f"applied: {', '.join(applied)}" if applied else "up to date")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="worker processes")] = 1,
+) -> None:
+    """Migrate, then serve the HTTP API and keep the projections live."""
+    import uvicorn
+
+    with services() as s:
+        s.projections.catch_up()
+    typer.echo(f"ledger: API on http://{host}:{port}/v1, docs at http://{host}:{port}/docs")
+    typer.echo("ledger: create a key with: ledger keys create --name NAME --scope credit:read")
+    uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers)
+
+
+def parse_day(value: Optional[str], field: str) -> Optional[str]:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value).isoformat()
+    except ValueError:
+        fail(f"{field}: not a YYYY-MM-DD date")
+
+
+def parse_moment(value: Optional[str], field: str) -> Optional[datetime]:
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        fail(f"{field}: not an ISO 8601 timestamp")
+    if moment.tzinfo is None:
+        fail(f"{field}: needs a UTC offset (e.g. +08:00)")
+    return moment
+
+
+@app.command()
+def history(
+    uscc: Annotated[str, typer.Argument(help="the enterprise's USCC")],
+    as_of: Annotated[Optional[str], typer.Option("--as-of", help="standing at end of day (YYYY-MM-DD)")] = None,
+    known_at: Annotated[Optional[str], typer.Option("--known-at", help="only what was recorded by then (ISO timestamp with offset)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """Replay one enterprise: its events in order and its standing at that point."""
+    day = parse_day(as_of, "--as-of")
+    moment = parse_moment(known_at, "--known-at")
+    with services(sync_projections=False) as s:
+        result = replay(s, uscc, as_of=day, known_at=moment)
+    if as_json:
+        typer.echo(json.dumps(result, ensure_ascii=False, indent=2))
+        return
+    typer.echo(f"{result['uscc']}  {result['name']}  ({result['place_type']}, {result['district']})")
+    typer.echo(f"{'v':>3}  {'position':>8}  {'type':<15} {'occurred_at':<32} recorded_at")
+    for e in result["events"]:
+        typer.echo(
+            f"{e['version']:>3}  {e['position']:>8}  {e['type']:<15} {e['occurred_at']:<32} "
+            f"{e['recorded_at']}"
+        )
+    st = result["standing"]
+    if st is None:
+        typer.echo(f"standing as of {result['as_of']}: not licensed yet")
+        return
+    typer.echo(
+        f"standing as of {result['as_of']}: {st['status']}, class {st['credit_class']}, "
+        f"grade {st['hygiene_grade'] or '-'}, reward {'yes' if st['on_reward_list'] else 'no'}, "
+        f"punishment {'yes' if st['on_punishment_list'] else 'no'}"
+    )
+    for r in st["records"]:
+        typer.echo(f"  record {r['id']}: {r['kind']} ({r['severity']}) {r['since']} .. {r['until']}")

@@ -1,0 +1,130 @@
+"""The ledger's own connection to its database, for the service's tables and fast reads
+of the event log. One small interface over SQLite and PostgreSQL; SQL is written once
+with ``?`` placeholders."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from functools import lru_cache
+from typing import Any
+
+from ledger.settings import Settings
+
+
+@lru_cache(maxsize=1024)
+def to_pyformat(sql: str) -> str:
+    return sql.replace("%", "%%").replace("?", "%s")
+
+
+class Tx:
+    """A transaction's cursor: ``execute``, ``one``, ``all``, ``many``."""
+
+    def __init__(self, cursor: Any, postgres: bool) -> None:
+        self._cursor = cursor
+        self._postgres = postgres
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        if self._postgres:
+            sql = to_pyformat(sql)
+        self._cursor.execute(sql, params)
+        return self._cursor
+
+    def many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            self._cursor.executemany(to_pyformat(sql) if self._postgres else sql, rows)
+
+    def one(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        return self.execute(sql, params).fetchone()
+
+    def all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        return list(self.execute(sql, params).fetchall())
+
+    def value(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        row = self.one(sql, params)
+        return None if row is None else row[0]
+
+
+class Database:
+    """Connections for the service; ``transaction(write=True)`` takes the write lock
+    up front on SQLite (``BEGIN IMMEDIATE``) so writers queue instead of deadlocking."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.postgres = settings.is_postgres
+        self.dialect = "postgresql" if self.postgres else "sqlite"
+        self._local = threading.local()
+        self._pool: Any = None
+        if self.postgres:
+            from psycopg_pool import ConnectionPool
+
+            options = f"-c search_path={settings.database_schema}" if settings.database_schema else ""
+            self._pool = ConnectionPool(
+                settings.postgres_conninfo,
+                min_size=1,
+                max_size=settings.pool_size,
+                kwargs={"autocommit": True, "options": options} if options else {"autocommit": True},
+                open=True,
+            )
+
+    # -- connections -------------------------------------------------------------------------
+
+    def _sqlite(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(
+                self.settings.sqlite_path, isolation_level=None, check_same_thread=False,
+                timeout=30,
+            )
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA busy_timeout=30000")
+            self._local.conn = conn
+        return conn
+
+    @contextmanager
+    def transaction(self, write: bool = False) -> Iterator[Tx]:
+        if self.postgres:
+            with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+                yield Tx(cur, True)
+            return
+        conn = self._sqlite()
+        cur = conn.cursor()
+        cur.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+        try:
+            yield Tx(cur, False)
+        except BaseException:
+            conn.rollback()
+            raise
+        else:
+            conn.commit()
+        finally:
+            cur.close()
+
+    def lock(self, tx: Tx, key: int) -> None:
+        """A lock held to the end of the transaction (SQLite's write lock already is one)."""
+        if self.postgres:
+            tx.execute("SELECT pg_advisory_xact_lock(?)", (key,))
+
+    def create_schema(self) -> None:
+        """The PostgreSQL schema named by ``LEDGER_DATABASE_SCHEMA``, if missing."""
+        if self.postgres and self.settings.database_schema:
+            with self.transaction(write=True) as tx:
+                tx.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.settings.database_schema}"')
+
+    def ping(self) -> bool:
+        try:
+            with self.transaction() as tx:
+                return tx.value("SELECT 1") == 1
+        except Exception:
+            return False
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None

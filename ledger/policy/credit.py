@@ -1,0 +1,190 @@
+"""Credit policy: the one place where the rules of domain.md's "Credit policy v1"
+are written. ``standing(facts, day)`` is a pure function of an enterprise's folded
+events and a date; the live projections, time travel and rebuilds all call it.
+
+A policy version is a set of parameters over the same rules; v2 is v1 with a
+stricter reward list (score 95 and 180 days between the two inspections).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import date, timedelta
+from typing import Any
+
+from ledger.dates import ONE_DAY, add_years
+from ledger.eventlog import LoggedEvent
+from ledger.policy.facts import Facts, Record, apply, day_of, pending_record
+from ledger.records import KINDS, display_until, repairable_from
+
+FOREVER = "9999-12-31"
+
+
+@dataclass(frozen=True)
+class Policy:
+    version: str
+    reward_min_score: int = 90
+    reward_min_gap_days: int = 90
+    reward_clean_years: int = 3
+    grade_min_gap_days: int = 90
+    verification_days: int = 60
+
+    # -- the records as of a day -------------------------------------------------------------
+
+    def records(self, facts: Facts, day: str) -> list[Record]:
+        """Every record started on or before ``day`` (active or not)."""
+        started = [r for r in facts.records if r.since <= day]
+        if facts.order is not None:
+            pending = pending_record(*facts.order)
+            if pending.since <= day:
+                started.append(pending)
+        return started
+
+    @staticmethod
+    def ends(record: Record) -> str:
+        """The first day a record is no longer shown: display end or repair."""
+        until = display_until(KINDS[record.kind], date.fromisoformat(record.since)).isoformat()
+        return min(until, record.repaired_on) if record.repaired_on else until
+
+    def clean_from(self, record: Record) -> str:
+        return add_years(date.fromisoformat(record.since), self.reward_clean_years).isoformat()
+
+    # -- the standing ----------------------------------------------------------------------
+
+    def standing(self, facts: Facts, day: str) -> dict[str, Any]:
+        """Standing at the end of ``day`` (ISO date, CST), from facts that hold exactly
+        the events that occurred on or before that day."""
+        started = self.records(facts, day)
+        active = [r for r in started if day < self.ends(r)]
+        status = facts.base
+        deadline = facts.order[1] if facts.order is not None else None
+        if status == "rectify":
+            status = "rectifying" if deadline is not None and day <= deadline else "overdue"
+        serious = [r for r in active if KINDS[r.kind].severity == "serious"]
+        general = [r for r in active if KINDS[r.kind].severity == "general"]
+        reward_since = self.reward_since(facts, status, started, day)
+        on_reward = reward_since is not None
+        credit_class = "D" if serious else "C" if general else "A" if on_reward else "B"
+        punishment = None
+        if serious:
+            r = serious[0]
+            punishment = {
+                "kind": r.kind, "since": r.since, "until": self.ends(r),
+                "reason": r.reason, "decision_no": r.decision_no,
+            }
+        return {
+            "status": status,
+            "credit_class": credit_class,
+            "hygiene_grade": self.hygiene_grade(facts),
+            "on_reward_list": on_reward,
+            "on_punishment_list": punishment is not None,
+            "records": [self.public_record(r) for r in active],
+            "verification_due": self.verification_due(facts),
+            "rectification_deadline": deadline if facts.base == "rectify" else None,
+            "reward_since": reward_since,
+            "punishment": punishment,
+        }
+
+    def public_record(self, r: Record) -> dict[str, Any]:
+        kind = KINDS[r.kind]
+        return {
+            "id": r.id,
+            "kind": r.kind,
+            "severity": kind.severity,
+            "since": r.since,
+            "until": display_until(kind, date.fromisoformat(r.since)).isoformat(),
+            "repairable": kind.repairable,
+            "repairable_from": (
+                repairable_from(kind, date.fromisoformat(r.since)).isoformat()
+                if kind.repairable else None
+            ),
+        }
+
+    def reward_since(
+        self, facts: Facts, status: str, started: list[Record], day: str
+    ) -> str | None:
+        """The day the enterprise qualified for the reward list, or None."""
+        if status != "compliant" or len(facts.inspections) < 2:
+            return None
+        (d1, s1, o1), (d2, s2, o2) = facts.inspections
+        if not (o1 == o2 == "compliant" and min(s1, s2) >= self.reward_min_score):
+            return None
+        if (date.fromisoformat(d2) - date.fromisoformat(d1)).days < self.reward_min_gap_days:
+            return None
+        since = max([d2, *(self.clean_from(r) for r in started)])
+        return since if since <= day else None
+
+    def hygiene_grade(self, facts: Facts) -> str | None:
+        if not facts.inspections or facts.first_inspection_on is None:
+            return None
+        last_day, score, _ = facts.inspections[-1]
+        gap = date.fromisoformat(last_day) - date.fromisoformat(facts.first_inspection_on)
+        if gap.days < self.grade_min_gap_days:
+            return None
+        return "A" if score >= 90 else "B" if score >= 70 else "C" if score >= 60 else None
+
+    def verification_due(self, facts: Facts) -> str | None:
+        if facts.base != "committed" or facts.first_committed_on is None:
+            return None
+        first = date.fromisoformat(facts.first_committed_on)
+        return (first + timedelta(days=self.verification_days)).isoformat()
+
+    # -- how the standing moves with no new event ---------------------------------------------
+
+    def breakpoints(self, facts: Facts, after: str) -> list[str]:
+        """The days after ``after`` on which the standing may change by itself."""
+        days: set[str] = set()
+        for r in self.records(facts, FOREVER):
+            days.update((r.since, self.ends(r), self.clean_from(r)))
+        return sorted(d for d in days if after < d < FOREVER)
+
+    def timeline(self, facts: Facts) -> list[tuple[str, str, dict[str, Any]]]:
+        """Segments ``(valid_from, valid_until, standing)`` from the latest event on,
+        merged where the standing does not change; the last runs to FOREVER."""
+        points = [facts.last_on, *self.breakpoints(facts, facts.last_on)]
+        segments: list[tuple[str, str, dict[str, Any]]] = []
+        for i, day in enumerate(points):
+            standing = self.standing(facts, day)
+            if segments and segments[-1][2] == standing:
+                continue
+            if segments:
+                segments[-1] = (segments[-1][0], day, segments[-1][2])
+            segments.append((day, FOREVER, standing))
+        return segments
+
+    def with_settings(self, verification_days: int) -> Policy:
+        return replace(self, verification_days=verification_days)
+
+
+V1 = Policy("v1")
+V2 = replace(V1, version="v2", reward_min_score=95, reward_min_gap_days=180)
+POLICIES = {p.version: p for p in (V1, V2)}
+
+
+def get_policy(version: str) -> Policy:
+    try:
+        return POLICIES[version]
+    except KeyError:
+        from ledger.errors import InvalidInput
+
+        raise InvalidInput(
+            "policy", "unknown", f"policy: unknown version {version!r} "
+            f"(known: {', '.join(POLICIES)})"
+        ) from None
+
+
+def evaluate(events: list[LoggedEvent], as_of: str, policy: Policy = V1) -> dict[str, Any] | None:
+    """The credit standing of one enterprise at the end of ``as_of`` from its events
+    (in version order): the keystone. None before the enterprise was licensed."""
+    facts: Facts | None = None
+    for event in events:
+        if day_of(event.occurred_at) > as_of:
+            break
+        facts = apply(facts, event)
+    if facts is None:
+        return None
+    return policy.standing(facts, as_of)
+
+
+def next_day(day: str) -> str:
+    return (date.fromisoformat(day) + ONE_DAY).isoformat()

@@ -1,0 +1,134 @@
+"""What an enterprise's events establish, folded once, in order: the input of every
+credit policy. Pure: no I/O, no clock; serialisable so projections can keep it."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from ledger.dates import cst_date
+from ledger.eventlog import LoggedEvent
+from ledger.records import BANNED, RECTIFICATION_OVERDUE, overdue_since, record_id
+
+
+@dataclass
+class Record:
+    id: str
+    kind: str
+    since: str  # ISO dates, so facts round-trip through JSON unchanged
+    reason: str = ""
+    decision_no: str = ""
+    repaired_on: str | None = None
+
+
+@dataclass
+class Facts:
+    uscc: str
+    name: str
+    place_type: str
+    district: str
+    address: str
+    legal_representative: str
+    licensed_on: str
+    version: int = 0
+    position: int = 0
+    last_on: str = ""  # CST day of the latest event
+    base: str = "licensed"  # licensed | committed | compliant | rectify | banned
+    first_committed_on: str | None = None
+    first_inspection_on: str | None = None
+    inspections: list[list[Any]] = field(default_factory=list)  # last two: [day, score, outcome]
+    order: list[Any] | None = None  # open rectification order: [version, deadline]
+    records: list[Record] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> Facts:
+        doc = dict(doc)
+        doc["records"] = [Record(**r) for r in doc["records"]]
+        return cls(**doc)
+
+
+def day_of(moment: str) -> str:
+    return cst_date(datetime.fromisoformat(moment)).isoformat()
+
+
+def start(event: LoggedEvent) -> Facts:
+    d = event.data
+    day = day_of(event.occurred_at)
+    return Facts(
+        uscc=event.uscc,
+        name=d["name"],
+        place_type=d["place_type"],
+        district=d["district"],
+        address=d["address"],
+        legal_representative=d["legal_representative"],
+        licensed_on=day,
+        version=event.version,
+        position=event.position,
+        last_on=day,
+    )
+
+
+def apply(facts: Facts | None, event: LoggedEvent) -> Facts:
+    """Fold one more event (in version order) into the facts."""
+    if facts is None:
+        return start(event)
+    day = day_of(event.occurred_at)
+    facts.version, facts.position, facts.last_on = event.version, event.position, day
+    kind, d = event.type, event.data
+    if kind == "Committed":
+        if facts.first_committed_on is None:
+            facts.first_committed_on = day
+        if facts.base == "licensed":
+            facts.base = "committed"
+    elif kind == "Inspected":
+        close_order(facts, day)
+        facts.first_inspection_on = facts.first_inspection_on or day
+        facts.inspections = [*facts.inspections[-1:], [day, d["score"], d["outcome"]]]
+        if d["outcome"] == "compliant":
+            facts.base = "compliant"
+        elif d["outcome"] == "rectify":
+            facts.base = "rectify"
+            facts.order = [event.version, d["rectification_deadline"]]
+    elif kind == "Rectified":
+        close_order(facts, day)
+        facts.base = "compliant"
+    elif kind == "Banned":
+        close_order(facts, day)
+        facts.base = "banned"
+        facts.records.append(
+            Record(
+                record_id(BANNED, event.version), BANNED.name, day,
+                d.get("reason", ""), d.get("decision_no", ""),
+            )
+        )
+    elif kind == "CreditRepaired":
+        for r in facts.records:
+            if r.id == d["record"]:
+                r.repaired_on = day
+    return facts
+
+
+def close_order(facts: Facts, day: str) -> None:
+    """A deadline missed before the order closed leaves an overdue record for good."""
+    if facts.order is None:
+        return
+    version, deadline = facts.order
+    if day > deadline:
+        facts.records.append(pending_record(version, deadline))
+    facts.order = None
+
+
+def pending_record(version: int, deadline: str) -> Record:
+    since = overdue_since(date.fromisoformat(deadline)).isoformat()
+    return Record(record_id(RECTIFICATION_OVERDUE, version), RECTIFICATION_OVERDUE.name, since)
+
+
+def fold(events: list[LoggedEvent]) -> Facts | None:
+    facts: Facts | None = None
+    for event in events:
+        facts = apply(facts, event)
+    return facts

@@ -1,0 +1,132 @@
+"""The standing projection: per enterprise, its folded facts and its timeline of
+standings (date ranges in which each status, class, record and list membership holds).
+
+The timeline is cut at every day on which an event occurred and at each day the
+policy says the standing may change by itself, so "as of D" is one indexed range
+lookup and time passing needs no new event. A new event (never dated before the
+previous one) only replaces the timeline from its own day on.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from ledger.db import Tx
+from ledger.eventlog import LoggedEvent
+from ledger.policy.credit import Policy
+from ledger.policy.facts import Facts, apply, day_of
+
+Segment = tuple[str, str, dict[str, Any]]
+
+
+def advance(
+    policy: Policy, facts: Facts | None, events: list[LoggedEvent]
+) -> tuple[Facts, str, list[Segment]]:
+    """Fold ``events`` into ``facts``; return the facts, the first day touched and the
+    timeline from that day on. Pure, and the same whether events come one by one
+    (live) or all at once (rebuild)."""
+    days = [day_of(e.occurred_at) for e in events]
+    segments: list[Segment] = []
+    for i, event in enumerate(events):
+        facts = apply(facts, event)
+        if i + 1 < len(events) and days[i + 1] == days[i]:
+            continue  # the timeline is cut per day, after the day's last event
+        while segments and segments[-1][0] >= days[i]:
+            segments.pop()
+        if segments:
+            segments[-1] = (segments[-1][0], days[i], segments[-1][2])
+        segments.extend(policy.timeline(facts))
+    assert facts is not None  # events is never empty
+    return facts, days[0], segments
+
+
+def group_by_enterprise(events: Iterable[LoggedEvent]) -> dict[str, list[LoggedEvent]]:
+    groups: dict[str, list[LoggedEvent]] = {}
+    for event in events:
+        groups.setdefault(event.uscc, []).append(event)
+    return groups
+
+
+def dumps(doc: Any) -> str:
+    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
+
+
+class StandingProjection:
+    """Writes one projection set's rows; the caller owns the transaction and tracking."""
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+
+    def load_facts(self, tx: Tx, set_id: str, usccs: list[str]) -> dict[str, Facts]:
+        found: dict[str, Facts] = {}
+        for i in range(0, len(usccs), 500):
+            chunk = usccs[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            for uscc, doc in tx.all(
+                f"SELECT uscc, facts FROM enterprise_facts WHERE set_id = ? AND uscc IN ({marks})",
+                (set_id, *chunk),
+            ):
+                found[uscc] = Facts.from_json(json.loads(doc))
+        return found
+
+    def apply(self, tx: Tx, set_id: str, events: list[LoggedEvent]) -> None:
+        groups = group_by_enterprise(events)
+        known = self.load_facts(tx, set_id, list(groups))
+        cuts: list[tuple[str, str, str]] = []
+        results = []
+        for uscc, group in groups.items():
+            facts, first_day, segments = advance(self.policy, known.get(uscc), group)
+            if uscc in known:
+                cuts.append((set_id, uscc, first_day))
+            results.append((facts, segments))
+        tx.many(
+            "DELETE FROM standing_segments WHERE set_id = ? AND uscc = ? AND valid_from >= ?",
+            cuts,
+        )
+        tx.many(
+            "UPDATE standing_segments SET valid_until = ? "
+            "WHERE set_id = ? AND uscc = ? AND valid_until > ?",
+            [(day, s, u, day) for s, u, day in cuts],
+        )
+        self.write(tx, set_id, results, upsert=True)
+
+    def write(
+        self, tx: Tx, set_id: str, results: list[tuple[Facts, list[Segment]]], upsert: bool
+    ) -> None:
+        fact_rows, segment_rows = [], []
+        for facts, segments in results:
+            fact_rows.append(self.facts_row(set_id, facts))
+            segment_rows.extend(
+                (set_id, facts.uscc, a, b, int(s["on_reward_list"]),
+                 int(s["on_punishment_list"]), dumps(s))
+                for a, b, s in segments
+            )
+        conflict = (
+            " ON CONFLICT (set_id, uscc) DO UPDATE SET version = excluded.version, "
+            "position = excluded.position, due_kind = excluded.due_kind, "
+            "due_on = excluded.due_on, facts = excluded.facts"
+            if upsert else ""
+        )
+        tx.many(
+            "INSERT INTO enterprise_facts (set_id, uscc, name, place_type, district, version, "
+            "position, due_kind, due_on, facts) VALUES (?,?,?,?,?,?,?,?,?,?)" + conflict,
+            fact_rows,
+        )
+        tx.many(
+            "INSERT INTO standing_segments (set_id, uscc, valid_from, valid_until, on_reward, "
+            "on_punishment, standing) VALUES (?,?,?,?,?,?,?)",
+            segment_rows,
+        )
+
+    def facts_row(self, set_id: str, facts: Facts) -> tuple[Any, ...]:
+        due_kind, due_on = None, None
+        if facts.order is not None:
+            due_kind, due_on = "rectification", facts.order[1]
+        elif (verification := self.policy.verification_due(facts)) is not None:
+            due_kind, due_on = "verification", verification
+        return (
+            set_id, facts.uscc, facts.name, facts.place_type, facts.district, facts.version,
+            facts.position, due_kind, due_on, dumps(facts.to_json()),
+        )

@@ -1,0 +1,41 @@
+"""Small factories for random valid inputs."""
+
+from __future__ import annotations
+
+import random
+
+ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+WEIGHTS = [pow(3, i, 31) for i in range(17)]
+
+
+def uscc_check(body: str) -> str:
+    total = sum(ALPHABET.index(c) * w for c, w in zip(body, WEIGHTS, strict=True))
+    return ALPHABET[(31 - total % 31) % 31]
+
+
+def random_uscc(rng: random.Random | None = None, district: str = "230109") -> str:
+    """A valid USCC of an individual business in the given division (stdnum checks
+    the organisation code's own check digit too, so the body is built to pass)."""
+    from stdnum.cn import uscc as std
+
+    rng = rng or random.Random()
+    while True:
+        org = "".join(rng.choice(ALPHABET[:10] + "ABCDEFGHJKLMNPQRTUWXY") for _ in range(9))
+        body = "92" + district + org
+        code = body + uscc_check(body)
+        if std.is_valid(code):
+            return code
+
+
+def licence(uscc: str, **overrides: object) -> dict[str, object]:
+    fields: dict[str, object] = {
+        "uscc": uscc,
+        "name": "Songbei Riverside Barbershop",
+        "place_type": "barbershop",
+        "address": "18 Chuangxin Road, Songbei District, Harbin",
+        "district": "230109",
+        "legal_representative": "Wang Li",
+        "licensed_at": "2025-01-02T09:00:00+08:00",
+    }
+    fields.update(overrides)
+    return fields
