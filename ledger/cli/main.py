@@ -107,3 +107,15 @@ def history(
     )
     for r in st["records"]:
         typer.echo(f"  record {r['id']}: {r['kind']} ({r['severity']}) {r['since']} .. {r['until']}")
+
+
+def _register_groups() -> None:
+    from ledger.cli import audit, demo, keys, projections
+
+    app.add_typer(keys.app, name="keys")
+    app.add_typer(projections.app, name="projections")
+    app.add_typer(audit.app, name="audit")
+    app.add_typer(demo.app, name="demo")
+
+
+_register_groups()
