@@ -60,12 +60,14 @@ class Database:
         if self.postgres:
             from psycopg_pool import ConnectionPool
 
-            options = f"-c search_path={settings.database_schema}" if settings.database_schema else ""
+            kwargs: dict[str, Any] = {"autocommit": True}
+            if settings.database_schema:
+                kwargs["options"] = f"-c search_path={settings.database_schema}"
             self._pool = ConnectionPool(
                 settings.postgres_conninfo,
                 min_size=1,
                 max_size=settings.pool_size,
-                kwargs={"autocommit": True, "options": options} if options else {"autocommit": True},
+                kwargs=kwargs,
                 open=True,
             )
 

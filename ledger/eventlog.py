@@ -58,7 +58,9 @@ def decode(
     body.pop("originator_topic", None)
     return LoggedEvent(
         position=position,
-        enterprise_id=str(originator_id if isinstance(originator_id, UUID) else UUID(originator_id)),
+        enterprise_id=str(
+            originator_id if isinstance(originator_id, UUID) else UUID(originator_id)
+        ),
         uscc=uscc,
         type=topic.rsplit(".", 1)[-1],
         version=version,
