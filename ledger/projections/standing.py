@@ -37,7 +37,10 @@ def advance(
             segments.pop()
         if segments:
             segments[-1] = (segments[-1][0], days[i], segments[-1][2])
-        segments.extend(policy.timeline(facts))
+        # each segment also names the last event it reflects (the standing "as of" a
+        # day reflects the events that occurred on or before it)
+        marks = {"version": facts.version, "position": facts.position}
+        segments.extend((a, b, {**st, **marks}) for a, b, st in policy.timeline(facts))
     assert facts is not None  # events is never empty
     return facts, days[0], segments
 
