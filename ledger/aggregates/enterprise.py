@@ -185,14 +185,17 @@ class Enterprise(Aggregate):
     ) -> None:
         moment = aware(occurred_at, "committed_at")
         signatory = required_text(signatory, "signatory", 100)
+        letter_id = optional_text(letter_id, "letter_id", 100)
         channel = one_of(channel or "counter", CHANNELS, "channel")
+        if conditions is not None and not isinstance(conditions, (list, tuple)):
+            raise InvalidInput("conditions", "type", "conditions: must be a list of strings")
         conditions = [optional_text(c, "conditions", 500) for c in (conditions or [])]
         self.check_not_banned()
         self.check_in_order(moment, "committed_at", now)
         self._committed(
             uscc=self.uscc,
             occurred_at=moment.isoformat(),
-            letter_id=optional_text(letter_id, "letter_id", 100) or f"CL-{self.uscc}-{self.version + 1}",
+            letter_id=letter_id or f"CL-{self.uscc}-{self.version + 1}",
             signatory=signatory,
             channel=channel,
             conditions=conditions,
@@ -249,6 +252,7 @@ class Enterprise(Aggregate):
                 "rectification_deadline: only for the outcome rectify",
             )
         findings = optional_text(findings, "findings")
+        decision_no = optional_text(decision_no, "decision_no", 100)
         self.check_not_banned()
         self.check_committed()
         self.check_in_order(moment, "inspected_at", now)
@@ -266,7 +270,7 @@ class Enterprise(Aggregate):
                 uscc=self.uscc,
                 occurred_at=moment.isoformat(),
                 reason=findings or f"inspection by {inspector} found the conditions not met",
-                decision_no=optional_text(decision_no, "decision_no", 100),
+                decision_no=decision_no,
             )
 
     @event("Inspected")
@@ -344,6 +348,10 @@ class Enterprise(Aggregate):
     def check_repairable(self, rid: str, day: date) -> None:
         found = self.records.get(rid)
         if found is None:
+            if self.order is not None and day > self.order["deadline"] and rid == record_id(
+                RECTIFICATION_OVERDUE, self.order["version"]
+            ):
+                raise RuleViolation("record_not_rectified", f"{rid}: the problem is not rectified")
             if rid.startswith(BANNED.name):
                 raise RuleViolation("record_not_repairable", f"{rid}: bans are not repairable")
             raise RuleViolation("record_unknown", f"{rid}: no such repairable record")
@@ -375,7 +383,11 @@ class Enterprise(Aggregate):
 
     def _close_order(self, day: date, problem_fixed: bool) -> None:
         """An order ends with its rectification or with the next inspection; a deadline
-        missed before that leaves an overdue record."""
+        missed before that leaves an overdue record. Compliance (a compliant inspection
+        or a verified rectification) fixes every earlier problem."""
+        if problem_fixed:
+            for found in self.records.values():
+                found["fixed"] = True
         if self.order is None:
             return
         deadline = self.order["deadline"]
