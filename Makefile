@@ -13,6 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
+	$(BIN)/ledger demo seed --if-empty --enterprises 300
 	$(BIN)/ledger serve --host 127.0.0.1 --port 8000
 
 lint: $(STAMP)
