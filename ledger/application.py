@@ -61,12 +61,13 @@ class Ledger(Application[UUID]):
         legal_representative: str,
         licensed_at: datetime | str,
     ) -> Written:
+        now = self.clock()
         enterprise = Enterprise.license(
             uscc=uscc, name=name, place_type=place_type, address=address, district=district,
-            legal_representative=legal_representative, occurred_at=licensed_at, now=self.clock(),
+            legal_representative=legal_representative, occurred_at=licensed_at, now=now,
         )
         try:
-            return self._save(enterprise)
+            return self._save(enterprise, now)
         except ConcurrentWrite:
             raise RuleViolation(
                 "licensed_once", f"enterprise {enterprise.uscc} is already licensed"
@@ -164,11 +165,17 @@ class Ledger(Application[UUID]):
         enterprise = self.enterprise(uscc)
         if expected_version is not None and enterprise.version != expected_version:
             raise VersionConflict(enterprise.uscc, expected_version, enterprise.version)
-        decide(enterprise, self.clock())
-        return self._save(enterprise)
+        now = self.clock()
+        decide(enterprise, now)
+        return self._save(enterprise, now)
 
-    def _save(self, enterprise: Enterprise) -> Written:
+    def _save(self, enterprise: Enterprise, now: datetime) -> Written:
+        """Store the enterprise's new events, stamped with the moment the ledger accepted
+        the command (``recorded_at``, the ledger's clock, in UTC), in one transaction."""
         pending = enterprise.collect_events()
+        recorded_at = now.astimezone(timezone.utc)
+        for pending_event in pending:  # the library stamped them with the system clock
+            object.__setattr__(pending_event, "timestamp", recorded_at)
         try:
             recordings = self.save(*pending)
         except IntegrityError:

@@ -251,6 +251,7 @@ def test_an_inspection_with_invalid_input_names_the_field(kw, field, reason):
     e = licensed()
     commit(e)
     saved(e)
+    kw = dict(kw)
     at = kw.pop("at", "2025-02-01T10:00:00+08:00")
     assert invalid(e, inspect, at, **kw) == (field, reason)
 
@@ -522,6 +523,7 @@ def test_a_ban_record_is_not_repairable():
 )
 def test_a_repair_with_invalid_input_names_the_field(kw, field):
     e = recommitted()
+    kw = dict(kw)
     record = kw.pop("record", "rectification_overdue-3")
     assert invalid(e, repair, "2025-06-01T10:00:00+08:00", record, **kw)[0] == field
 
