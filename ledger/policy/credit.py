@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
+from functools import lru_cache
 from typing import Any
 
 from ledger.dates import ONE_DAY, add_years
@@ -18,6 +19,38 @@ from ledger.policy.facts import Facts, Record, apply, day_of, pending_record
 from ledger.records import KINDS, display_until, repairable_from
 
 FOREVER = "9999-12-31"
+
+
+# Date arithmetic on ISO strings, cached: a rebuild asks the same few thousand questions
+# (a record's end of display, the day three years on) hundreds of thousands of times.
+
+
+@lru_cache(maxsize=65536)
+def _display_until(kind: str, since: str) -> str:
+    return display_until(KINDS[kind], date.fromisoformat(since)).isoformat()
+
+
+@lru_cache(maxsize=65536)
+def _repairable_from(kind: str, since: str) -> str | None:
+    found = KINDS[kind]
+    if not found.repairable:
+        return None
+    return repairable_from(found, date.fromisoformat(since)).isoformat()
+
+
+@lru_cache(maxsize=65536)
+def _plus_years(day: str, years: int) -> str:
+    return add_years(date.fromisoformat(day), years).isoformat()
+
+
+@lru_cache(maxsize=65536)
+def _plus_days(day: str, days: int) -> str:
+    return (date.fromisoformat(day) + timedelta(days=days)).isoformat()
+
+
+@lru_cache(maxsize=65536)
+def _days_between(first: str, second: str) -> int:
+    return (date.fromisoformat(second) - date.fromisoformat(first)).days
 
 
 @dataclass(frozen=True)
@@ -32,7 +65,8 @@ class Policy:
     # -- the records as of a day -------------------------------------------------------------
 
     def records(self, facts: Facts, day: str) -> list[Record]:
-        """Every record started on or before ``day`` (active or not)."""
+        """Every record started on or before ``day`` (active or not); an open order whose
+        deadline has passed counts as an overdue record from the day after it."""
         started = [r for r in facts.records if r.since <= day]
         if facts.order is not None:
             pending = pending_record(*facts.order)
@@ -43,11 +77,12 @@ class Policy:
     @staticmethod
     def ends(record: Record) -> str:
         """The first day a record is no longer shown: display end or repair."""
-        until = display_until(KINDS[record.kind], date.fromisoformat(record.since)).isoformat()
+        until = _display_until(record.kind, record.since)
         return min(until, record.repaired_on) if record.repaired_on else until
 
     def clean_from(self, record: Record) -> str:
-        return add_years(date.fromisoformat(record.since), self.reward_clean_years).isoformat()
+        """The first day on which ``record`` no longer started in the last N years."""
+        return _plus_years(record.since, self.reward_clean_years)
 
     # -- the standing ----------------------------------------------------------------------
 
@@ -85,71 +120,87 @@ class Policy:
             "punishment": punishment,
         }
 
-    def public_record(self, r: Record) -> dict[str, Any]:
+    @staticmethod
+    def public_record(r: Record) -> dict[str, Any]:
         kind = KINDS[r.kind]
         return {
             "id": r.id,
             "kind": r.kind,
             "severity": kind.severity,
             "since": r.since,
-            "until": display_until(kind, date.fromisoformat(r.since)).isoformat(),
+            "until": _display_until(r.kind, r.since),
             "repairable": kind.repairable,
-            "repairable_from": (
-                repairable_from(kind, date.fromisoformat(r.since)).isoformat()
-                if kind.repairable else None
-            ),
+            "repairable_from": _repairable_from(r.kind, r.since),
         }
+
+    def qualifies(self, earlier: list[Any], later: list[Any]) -> bool:
+        """Two consecutive inspections that earn the reward list."""
+        return (
+            earlier[2] == later[2] == "compliant"
+            and min(earlier[1], later[1]) >= self.reward_min_score
+            and _days_between(earlier[0], later[0]) >= self.reward_min_gap_days
+        )
 
     def reward_since(
         self, facts: Facts, status: str, started: list[Record], day: str
     ) -> str | None:
-        """The day the enterprise qualified for the reward list, or None."""
-        if status != "compliant" or len(facts.inspections) < 2:
+        """The day from which the enterprise has been on the reward list without a break,
+        or None when it is not on it at the end of ``day``.
+
+        It is on the list while compliant, clean of records started in the last N years
+        and with its last two inspections qualifying; each later qualifying inspection
+        keeps it there, so membership began at the second inspection of the first
+        qualifying pair of the latest unbroken run (or when the last record aged out)."""
+        if status != "compliant":
             return None
-        (d1, s1, o1), (d2, s2, o2) = facts.inspections
-        if not (o1 == o2 == "compliant" and min(s1, s2) >= self.reward_min_score):
+        inspections = facts.inspections
+        k = len(inspections) - 1
+        if k < 1 or not self.qualifies(inspections[k - 1], inspections[k]):
             return None
-        if (date.fromisoformat(d2) - date.fromisoformat(d1)).days < self.reward_min_gap_days:
-            return None
-        since = max([d2, *(self.clean_from(r) for r in started)])
+        while k >= 2 and self.qualifies(inspections[k - 2], inspections[k - 1]):
+            k -= 1
+        since = max([inspections[k][0], *(self.clean_from(r) for r in started)])
         return since if since <= day else None
 
     def hygiene_grade(self, facts: Facts) -> str | None:
+        """From the latest score, once some two inspections lie N days apart."""
         if not facts.inspections or facts.first_inspection_on is None:
             return None
         last_day, score, _ = facts.inspections[-1]
-        gap = date.fromisoformat(last_day) - date.fromisoformat(facts.first_inspection_on)
-        if gap.days < self.grade_min_gap_days:
+        if _days_between(facts.first_inspection_on, last_day) < self.grade_min_gap_days:
             return None
         return "A" if score >= 90 else "B" if score >= 70 else "C" if score >= 60 else None
 
     def verification_due(self, facts: Facts) -> str | None:
+        """First on-site verification: N days after the first commitment, until inspected."""
         if facts.base != "committed" or facts.first_committed_on is None:
             return None
-        first = date.fromisoformat(facts.first_committed_on)
-        return (first + timedelta(days=self.verification_days)).isoformat()
+        return _plus_days(facts.first_committed_on, self.verification_days)
 
     # -- how the standing moves with no new event ---------------------------------------------
 
-    def breakpoints(self, facts: Facts, after: str) -> list[str]:
-        """The days after ``after`` on which the standing may change by itself."""
+    def breakpoints(self, facts: Facts, after: str, before: str = FOREVER) -> list[str]:
+        """The days strictly between ``after`` and ``before`` on which the standing may
+        change by itself (a record starts, ends or ages out of the reward window)."""
         days: set[str] = set()
         for r in self.records(facts, FOREVER):
             days.update((r.since, self.ends(r), self.clean_from(r)))
-        return sorted(d for d in days if after < d < FOREVER)
+        return sorted(d for d in days if after < d < before)
 
-    def timeline(self, facts: Facts) -> list[tuple[str, str, dict[str, Any]]]:
-        """Segments ``(valid_from, valid_until, standing)`` from the latest event on,
-        merged where the standing does not change; the last runs to FOREVER."""
-        points = [facts.last_on, *self.breakpoints(facts, facts.last_on)]
+    def timeline(
+        self, facts: Facts, until: str = FOREVER
+    ) -> list[tuple[str, str, dict[str, Any]]]:
+        """Segments ``(valid_from, valid_until, standing)`` from the latest event's day to
+        ``until`` (the next event's day, or FOREVER), merged where the standing does
+        not change."""
         segments: list[tuple[str, str, dict[str, Any]]] = []
-        for i, day in enumerate(points):
+        for day in [facts.last_on, *self.breakpoints(facts, facts.last_on, until)]:
             standing = self.standing(facts, day)
             if segments and segments[-1][2] == standing:
                 continue
             if segments:
                 segments[-1] = (segments[-1][0], day, segments[-1][2])
-            segments.append((day, FOREVER, standing))
+            segments.append((day, until, standing))
         return segments
 
     def with_settings(self, verification_days: int) -> Policy:
@@ -178,9 +229,10 @@ def evaluate(events: list[LoggedEvent], as_of: str, policy: Policy = V1) -> dict
     (in version order): the keystone. None before the enterprise was licensed."""
     facts: Facts | None = None
     for event in events:
-        if day_of(event.occurred_at) > as_of:
+        day = day_of(event.occurred_at)
+        if day > as_of:
             break
-        facts = apply(facts, event)
+        facts = apply(facts, event, day)
     if facts is None:
         return None
     return policy.standing(facts, as_of)

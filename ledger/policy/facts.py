@@ -3,7 +3,7 @@ credit policy. Pure: no I/O, no clock; serialisable so projections can keep it."
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
@@ -21,6 +21,12 @@ class Record:
     decision_no: str = ""
     repaired_on: str | None = None
 
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "kind": self.kind, "since": self.since, "reason": self.reason,
+            "decision_no": self.decision_no, "repaired_on": self.repaired_on,
+        }
+
 
 @dataclass
 class Facts:
@@ -37,12 +43,24 @@ class Facts:
     base: str = "licensed"  # licensed | committed | compliant | rectify | banned
     first_committed_on: str | None = None
     first_inspection_on: str | None = None
-    inspections: list[list[Any]] = field(default_factory=list)  # last two: [day, score, outcome]
+    inspections: list[list[Any]] = field(default_factory=list)  # every one: [day, score, outcome]
     order: list[Any] | None = None  # open rectification order: [version, deadline]
     records: list[Record] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        # by hand rather than dataclasses.asdict: rebuilds call this once per enterprise
+        return {
+            "uscc": self.uscc, "name": self.name, "place_type": self.place_type,
+            "district": self.district, "address": self.address,
+            "legal_representative": self.legal_representative,
+            "licensed_on": self.licensed_on, "version": self.version,
+            "position": self.position, "last_on": self.last_on, "base": self.base,
+            "first_committed_on": self.first_committed_on,
+            "first_inspection_on": self.first_inspection_on,
+            "inspections": [list(i) for i in self.inspections],
+            "order": list(self.order) if self.order is not None else None,
+            "records": [r.to_json() for r in self.records],
+        }
 
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> Facts:
@@ -52,12 +70,13 @@ class Facts:
 
 
 def day_of(moment: str) -> str:
+    """The CST calendar day of an ISO timestamp with offset."""
     return cst_date(datetime.fromisoformat(moment)).isoformat()
 
 
-def start(event: LoggedEvent) -> Facts:
+def start(event: LoggedEvent, day: str | None = None) -> Facts:
     d = event.data
-    day = day_of(event.occurred_at)
+    day = day or day_of(event.occurred_at)
     return Facts(
         uscc=event.uscc,
         name=d["name"],
@@ -72,11 +91,12 @@ def start(event: LoggedEvent) -> Facts:
     )
 
 
-def apply(facts: Facts | None, event: LoggedEvent) -> Facts:
-    """Fold one more event (in version order) into the facts."""
+def apply(facts: Facts | None, event: LoggedEvent, day: str | None = None) -> Facts:
+    """Fold one more event (in version order) into the facts; ``day`` is the event's
+    CST day when the caller already knows it."""
     if facts is None:
-        return start(event)
-    day = day_of(event.occurred_at)
+        return start(event, day)
+    day = day or day_of(event.occurred_at)
     facts.version, facts.position, facts.last_on = event.version, event.position, day
     kind, d = event.type, event.data
     if kind == "Committed":
@@ -87,7 +107,7 @@ def apply(facts: Facts | None, event: LoggedEvent) -> Facts:
     elif kind == "Inspected":
         close_order(facts, day)
         facts.first_inspection_on = facts.first_inspection_on or day
-        facts.inspections = [*facts.inspections[-1:], [day, d["score"], d["outcome"]]]
+        facts.inspections.append([day, d["score"], d["outcome"]])
         if d["outcome"] == "compliant":
             facts.base = "compliant"
         elif d["outcome"] == "rectify":

@@ -15,7 +15,7 @@ from typing import Any
 
 from ledger.db import Tx
 from ledger.eventlog import LoggedEvent
-from ledger.policy.credit import Policy
+from ledger.policy.credit import FOREVER, Policy
 from ledger.policy.facts import Facts, apply, day_of
 
 Segment = tuple[str, str, dict[str, Any]]
@@ -26,22 +26,22 @@ def advance(
 ) -> tuple[Facts, str, list[Segment]]:
     """Fold ``events`` into ``facts``; return the facts, the first day touched and the
     timeline from that day on. Pure, and the same whether events come one by one
-    (live) or all at once (rebuild)."""
+    (live) or all at once (rebuild): after each day's last event the standing is
+    computed up to the next event's day, and from the last one on for good."""
     days = [day_of(e.occurred_at) for e in events]
     segments: list[Segment] = []
+    last = len(events) - 1
     for i, event in enumerate(events):
-        facts = apply(facts, event)
-        if i + 1 < len(events) and days[i + 1] == days[i]:
+        facts = apply(facts, event, days[i])
+        if i < last and days[i + 1] == days[i]:
             continue  # the timeline is cut per day, after the day's last event
-        while segments and segments[-1][0] >= days[i]:
-            segments.pop()
-        if segments:
-            segments[-1] = (segments[-1][0], days[i], segments[-1][2])
         # each segment also names the last event it reflects (the standing "as of" a
         # day reflects the events that occurred on or before it)
         marks = {"version": facts.version, "position": facts.position}
-        segments.extend((a, b, {**st, **marks}) for a, b, st in policy.timeline(facts))
-    assert facts is not None  # events is never empty
+        until = days[i + 1] if i < last else FOREVER
+        segments.extend((a, b, {**st, **marks}) for a, b, st in policy.timeline(facts, until))
+    if facts is None:
+        raise ValueError("advance needs at least one event")
     return facts, days[0], segments
 
 
