@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     letter_token_days: int = Field(30, gt=0, description="validity of a QR commitment link")
     secret_key: str | None = Field(None, description="HMAC secret for links and sessions")
     public_url: str = Field("http://127.0.0.1:8000", description="base URL printed in QR codes")
+    letter_conditions: str | None = Field(
+        None, description="JSON file with the commitment letter's conditions per place type"
+    )
 
     @field_validator("database_url")
     @classmethod
