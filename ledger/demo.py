@@ -19,7 +19,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
 from eventsourcing.persistence import IntegrityError
@@ -412,9 +412,12 @@ def write(
     seeded = Seeded()
     for batch in batches(histories, batch_events):
         now = services.ledger.clock()
-        aggregates = [h.build(now) for h in batch]
+        recorded_at = now.astimezone(timezone.utc)  # as the ledger's commands stamp them
+        pending = [e for h in batch for e in h.build(now).collect_events()]
+        for event in pending:
+            object.__setattr__(event, "timestamp", recorded_at)
         try:
-            recordings = services.ledger.save(*aggregates)
+            recordings = services.ledger.save(*pending)
         except IntegrityError:
             raise RuleViolation(
                 "licensed_once", "an enterprise of this batch is already in the ledger"

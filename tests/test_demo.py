@@ -136,3 +136,10 @@ def test_cli_bad_until_exits_2(tmp_path, monkeypatch):
     result = CliRunner().invoke(app, ["demo", "seed", "--until", "soon"])
     assert result.exit_code == 2
     assert "--until" in result.output
+
+
+def test_recorded_at_is_the_ledgers_clock(services, clock):
+    seed_city(services, 5, seed=6, until=UNTIL)
+    with services.db.transaction() as tx:
+        stored = services.log.read(tx, 0, 1000)
+    assert {datetime.fromisoformat(e.recorded_at) for e in stored} == {clock.now}
