@@ -1,0 +1,168 @@
+"""The FastAPI app: ``create_app(settings=None, services=None)`` is the factory that
+``ledger serve`` hands to uvicorn.
+
+At start-up the lifespan bootstraps the services (unless given), starts the
+projection follower (so writes from other processes show up in the read models) and
+the access log's writer; at shutdown it stops both and flushes the access log.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import threading
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api import docs, errors
+from api.deps import ApiState
+from api.routes import access_log, enterprises, feed, health, lists, lookup
+from ledger.access import Access, stamp
+from ledger.bootstrap import Services, bootstrap
+from ledger.settings import Settings
+
+logger = logging.getLogger("api")
+
+DESCRIPTION = """\
+An event-sourced credit ledger for commitment-based licensing of small public places
+(hotels, bathhouses, beauty salons, barbershops).
+
+**Keys.** Send `Authorization: Bearer <key>`; keys come from
+`ledger keys create --name NAME --scope SCOPE`. Scopes: `ledger:write` (regulator
+writes), `credit:read` (standings, lookups, lists, feed), `audit:read` (histories,
+proofs, personal data, the access log). Missing, unknown or revoked key: 401; missing
+scope: 403 (both before any check of the body). Each key has a rate limit (requests
+per second, per server process): past it, 429 with `Retry-After`.
+
+**Errors** are `application/problem+json` (RFC 9457) with `errors` naming each invalid
+field and the reason (for a USCC: `length`, `format` or `checksum`).
+
+**Writes** return 201 once the read models include them, with `ETag: "<version>"`.
+Send `Idempotency-Key` to retry safely (a repeat returns the first response; the same
+key with another body is 422) and `If-Match: "<version>"` to write only on that version
+(412 otherwise).
+
+**Reads** take `as_of` (YYYY-MM-DD, China Standard Time; default today). Lists page
+with `limit` (default 100, at most 1000) and `cursor`; the feed with `after` and
+`next_after`. Every partner read is recorded in an access log that auditors can query.
+"""
+
+TAGS = [
+    {"name": "enterprises", "description": "Regulator writes and an enterprise's standing."},
+    {"name": "standings", "description": "Bulk lookups."},
+    {"name": "lists", "description": "The joint punishment and reward lists."},
+    {"name": "feed", "description": "Every event in log order, to keep a copy in sync."},
+    {"name": "audit", "description": "For auditors (audit:read)."},
+    {"name": "operations", "description": "Health and metrics; no key needed."},
+]
+
+OPTIONAL_ROUTERS = ("api.routes.audit", "api.routes.pages", "api.pages")
+
+
+class Observe:
+    """Counts and times every request for /metrics, and writes partner reads (marked
+    by the key dependency) to the access log once their status is known."""
+
+    def __init__(self, app: ASGIApp, owner: FastAPI) -> None:
+        self.app = app
+        self.owner = owner
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            self.record(scope, status, time.perf_counter() - start)
+
+    def record(self, scope: Scope, status: int, seconds: float) -> None:
+        api: ApiState | None = getattr(self.owner.state, "api", None)
+        if api is None:
+            return
+        route = scope.get("route")
+        template = getattr(route, "path", None) or "unmatched"
+        method = scope["method"]
+        api.metrics.observe(method, template, status, seconds)
+        request_state = scope.get("state") or {}
+        key_name = request_state.get("access_key")
+        if key_name is not None:
+            query = scope.get("query_string", b"").decode("latin-1")
+            target = scope["path"] + (f"?{query}" if query else "")
+            api.access_log.record(Access(
+                stamp(), key_name, method, template, target, status,
+                tuple(request_state.get("access_subjects", ())),
+            ))
+
+
+def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
+    """The API over ``services`` (built from ``settings`` at start-up when not given)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = getattr(app.state, "api", None) is None
+        if owned:
+            app.state.api = ApiState.build(bootstrap(settings or Settings()))
+        api: ApiState = app.state.api
+        stop = threading.Event()
+        follower = threading.Thread(
+            target=api.services.projections.follow_forever,
+            args=(stop, api.services.settings.poll_interval),
+            name="ledger-projections", daemon=True,
+        )
+        follower.start()
+        api.access_log.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            follower.join(timeout=10)
+            api.access_log.stop()
+            if owned:
+                api.services.close()
+                app.state.api = None
+
+    app = FastAPI(
+        title="Credit ledger API",
+        version="1.0.0",
+        description=DESCRIPTION,
+        openapi_tags=TAGS,
+        lifespan=lifespan,
+    )
+    app.state.api = ApiState.build(services) if services is not None else None
+    errors.install(app)
+    for module in (enterprises, lookup, lists, feed, access_log, health):
+        app.include_router(module.router)
+    for name in OPTIONAL_ROUTERS:
+        included = include_optional(app, name)
+        if included and name == "api.routes.pages":
+            break  # the pages live in one of the two places
+    app.add_middleware(Observe, owner=app)
+    docs.install(app)
+    return app
+
+
+def include_optional(app: FastAPI, module_name: str) -> bool:
+    """Routers that other parts of the project provide, when they are present."""
+    try:
+        module: Any = importlib.import_module(module_name)
+    except ModuleNotFoundError as e:
+        if e.name != module_name:
+            raise
+        return False
+    app.include_router(module.router)
+    return True

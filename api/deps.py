@@ -1,0 +1,252 @@
+"""What routes depend on: the app's state, the caller's API key with its scope, and
+request bodies parsed only once the key is checked (so 401/403 precede 422 for any
+body, even one that is not JSON)."""
+
+
+import functools
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Annotated, Any, TypeVar
+
+from fastapi import Depends, Path, Query, Request, Security
+from fastapi.exceptions import RequestValidationError
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ValidationError
+
+from api.errors import ApiProblem
+from api.metrics import Metrics
+from api.schemas import DAY_PATTERN, EXAMPLE_USCC, MAX_YEAR, MIN_YEAR
+from ledger.access import AccessLog, ApiKey, ApiKeys, Idempotency, RateLimiter
+from ledger.application import Ledger
+from ledger.bootstrap import Services
+from ledger.dates import today_cst
+from ledger.errors import InvalidInput
+from ledger.uscc import validate_uscc
+
+M = TypeVar("M", bound=BaseModel)
+
+MAX_BODY = 1_000_000  # bytes; a bulk lookup of 1000 USCCs is about 25 kB
+READ_SCOPES = frozenset({"credit:read", "audit:read"})
+
+
+@dataclass
+class ApiState:
+    """Everything the routes need, built once per app."""
+
+    services: Services
+    keys: ApiKeys
+    idempotency: Idempotency
+    access_log: AccessLog
+    limiter: RateLimiter
+    metrics: Metrics
+
+    @classmethod
+    def build(cls, services: Services) -> "ApiState":
+        return cls(
+            services=services,
+            keys=ApiKeys(services.db),
+            idempotency=Idempotency(services.db),
+            access_log=AccessLog(services.db),
+            limiter=RateLimiter(),
+            metrics=Metrics(services.projections.status),
+        )
+
+    @property
+    def default_rate(self) -> float:
+        return self.services.settings.rate_limit
+
+    def today(self) -> str:
+        return today_cst(self.services.ledger.clock()).isoformat()
+
+
+def get_state(request: Request) -> ApiState:
+    state: ApiState | None = getattr(request.app.state, "api", None)
+    if state is None:  # only before start-up completed
+        raise ApiProblem(503, "unavailable", "the ledger is starting; retry shortly",
+                         headers={"Retry-After": "1"})
+    return state
+
+
+def get_services(request: Request) -> Services:
+    return get_state(request).services
+
+
+def get_ledger(request: Request) -> Ledger:
+    return get_state(request).services.ledger
+
+
+StateDep = Annotated[ApiState, Depends(get_state)]
+ServicesDep = Annotated[Services, Depends(get_services)]
+LedgerDep = Annotated[Ledger, Depends(get_ledger)]
+
+# -- authentication ------------------------------------------------------------------------
+
+bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="ApiKey",
+    description="`Authorization: Bearer <key>`, a key from `ledger keys create`. Scopes: "
+    "`ledger:write` (regulator writes), `credit:read` (standings, lists, feed), "
+    "`audit:read` (histories, proofs, personal data, the access log).",
+)
+CHALLENGE = {"WWW-Authenticate": 'Bearer realm="ledger"'}
+
+
+def unauthorized(detail: str, error: str | None = None) -> ApiProblem:
+    challenge = 'Bearer realm="ledger"' + (f', error="{error}"' if error else "")
+    return ApiProblem(401, "unauthorized", detail, headers={"WWW-Authenticate": challenge})
+
+
+@functools.cache
+def require(scope: str) -> Callable[..., ApiKey]:
+    """A dependency that admits a key holding ``scope``: 401 for a missing, unknown or
+    revoked key, 403 without the scope, 429 past the key's rate limit. The same
+    callable per scope, so FastAPI runs it once per request however often it is used."""
+
+    def check_key(
+        request: Request,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
+    ) -> ApiKey:
+        state = get_state(request)
+        if credentials is None:
+            raise unauthorized("missing API key: send Authorization: Bearer <key>")
+        key = state.keys.authenticate(credentials.credentials)
+        if key is None:
+            raise unauthorized("unknown API key", "invalid_token")
+        if key.revoked:
+            raise unauthorized(f"API key {key.name!r} was revoked", "invalid_token")
+        if not key.has(scope):
+            raise ApiProblem(
+                403, "forbidden", f"API key {key.name!r} lacks the scope {scope}",
+                required_scope=scope,
+            )
+        wait = state.limiter.take(key.name, key.rate_limit or state.default_rate)
+        if wait > 0:
+            raise ApiProblem(
+                429, "rate-limited",
+                f"API key {key.name!r} is past its rate limit of "
+                f"{key.rate_limit or state.default_rate:g} requests per second",
+                headers={"Retry-After": str(max(1, math.ceil(wait)))},
+            )
+        request.state.api_key = key
+        if scope in READ_SCOPES:
+            request.state.access_key = key.name  # the access log records this request
+        return key
+
+    check_key.__name__ = f"require_{scope.replace(':', '_')}"
+    return check_key
+
+
+WriteKey = Annotated[ApiKey, Security(require("ledger:write"))]
+ReadKey = Annotated[ApiKey, Security(require("credit:read"))]
+AuditKey = Annotated[ApiKey, Security(require("audit:read"))]
+
+
+def read_subjects(request: Request, *usccs: str) -> None:
+    """Name the enterprises a read concerned, for the access log."""
+    request.state.access_subjects = usccs
+
+
+# -- bodies --------------------------------------------------------------------------------
+
+
+def is_json(content_type: str) -> bool:
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    )
+
+
+async def read_body(request: Request) -> bytes:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY:
+        raise ApiProblem(413, "too-large", f"the body is larger than {MAX_BODY} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise ApiProblem(413, "too-large", f"the body is larger than {MAX_BODY} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def json_body(model: type[M], scope: str) -> Any:
+    """``Annotated[Model, json_body(Model, scope)]``: the body, parsed after the key."""
+
+    async def parse_body(
+        request: Request, _key: Annotated[ApiKey, Security(require(scope))]
+    ) -> M:
+        content_type = request.headers.get("content-type")
+        if content_type and not is_json(content_type):
+            raise ApiProblem(
+                415, "unsupported-media-type", f"send application/json, not {content_type}"
+            )
+        raw = await read_body(request)
+        try:
+            return model.model_validate_json(raw)
+        except ValidationError as e:
+            raise RequestValidationError(
+                [{**err, "loc": ("body", *err["loc"])} for err in e.errors()]
+            ) from None
+
+    parse_body.__name__ = f"parse_{model.__name__}"
+    return Depends(parse_body)
+
+
+# -- parameters ----------------------------------------------------------------------------
+
+UsccPath = Annotated[
+    str,
+    Path(description="the enterprise's USCC (18 characters)", examples=[EXAMPLE_USCC]),
+]
+AsOf = Annotated[
+    str | None,
+    Query(
+        pattern=DAY_PATTERN,
+        description="the end of this day, China Standard Time (YYYY-MM-DD; default today)",
+        json_schema_extra={"format": "date"},
+        examples=["2026-01-01"],
+    ),
+]
+Limit = Annotated[int, Query(ge=1, le=1000, description="page size (default 100, at most 1000)")]
+
+
+def path_uscc(value: str) -> str:
+    try:
+        return validate_uscc(value)
+    except InvalidInput as e:
+        e.location = "path"  # type: ignore[attr-defined]
+        raise
+
+
+def query_day(value: str | None, field: str, default: str) -> str:
+    if value is None:
+        return default
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput(field, "format", f"{field}: not a YYYY-MM-DD date") from None
+    if not MIN_YEAR <= day.year <= MAX_YEAR:
+        raise InvalidInput(field, "range", f"{field}: the year must lie in {MIN_YEAR}-{MAX_YEAR}")
+    return day.isoformat()
+
+
+def query_moment(value: str | None, field: str) -> datetime | None:
+    """An ISO 8601 timestamp with a UTC offset (a naive one is refused)."""
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput(field, "format", f"{field}: not an ISO 8601 timestamp") from None
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise InvalidInput(field, "offset", f"{field}: needs a UTC offset (e.g. +08:00)")
+    if not MIN_YEAR <= moment.year <= MAX_YEAR:
+        raise InvalidInput(field, "range", f"{field}: the year must lie in {MIN_YEAR}-{MAX_YEAR}")
+    return moment
+
+
+def personal(key: ApiKey) -> bool:
+    """Personal data (the legal representative) only for keys with audit:read."""
+    return key.has("audit:read")

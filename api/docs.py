@@ -1,0 +1,111 @@
+"""OpenAPI helpers: the problem responses of each route, request bodies that are parsed
+after authentication, and the schemas they refer to."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from api.errors import PROBLEM
+from api.schemas import (
+    BanCreate,
+    CommitmentCreate,
+    InspectionCreate,
+    LicenceCreate,
+    LookupRequest,
+    Problem,
+    RectificationCreate,
+    RepairCreate,
+)
+
+REF = "#/components/schemas/{model}"
+PROBLEM_REF = {"$ref": REF.format(model="Problem")}
+
+_RETRY_AFTER = {
+    "Retry-After": {
+        "description": "seconds to wait before retrying",
+        "schema": {"type": "integer", "minimum": 1},
+    }
+}
+PROBLEMS: dict[int, tuple[str, dict[str, Any]]] = {
+    401: ("Missing, unknown or revoked API key.", {
+        "WWW-Authenticate": {"description": "the Bearer challenge", "schema": {"type": "string"}},
+    }),
+    403: ("The API key lacks the scope this operation needs.", {}),
+    404: ("No enterprise with this USCC.", {}),
+    409: ("A rule of the domain would be broken (the rule is in `rule` and `detail`), "
+          "a concurrent write won, or an earlier request with this Idempotency-Key is "
+          "still running.", {}),
+    412: ("If-Match names a version other than the enterprise's.", {
+        "ETag": {"description": "the enterprise's current version", "schema": {"type": "string"}},
+    }),
+    413: ("The body is larger than 1 MB.", {}),
+    415: ("The body is not application/json.", {}),
+    422: ("Invalid input: `errors` names each bad field and the reason.", {}),
+    429: ("The API key is past its rate limit.", _RETRY_AFTER),
+    503: ("The store is unavailable; retry later.", {}),
+}
+
+
+def problems(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """Response documentation for problem statuses (application/problem+json)."""
+    docs: dict[int | str, dict[str, Any]] = {}
+    for code in codes:
+        description, headers = PROBLEMS[code]
+        doc: dict[str, Any] = {
+            "description": description,
+            "content": {PROBLEM: {"schema": PROBLEM_REF}},
+        }
+        if headers:
+            doc["headers"] = headers
+        docs[code] = doc
+    return docs
+
+
+AUTH = (401, 403, 429)
+READ = (*AUTH, 422, 503)
+WRITE = (*AUTH, 404, 409, 412, 413, 415, 422, 503)
+
+
+def body_doc(model: type[BaseModel], description: str | None = None) -> dict[str, Any]:
+    """``openapi_extra`` for a route whose body is parsed by `deps.json_body`."""
+    content: dict[str, Any] = {"schema": {"$ref": REF.format(model=model.__name__)}}
+    examples = (model.model_config.get("json_schema_extra") or {}).get("examples")  # type: ignore[union-attr]
+    if examples:
+        content["examples"] = {f"example{i + 1}": {"value": v} for i, v in enumerate(examples)}
+    body: dict[str, Any] = {"required": True, "content": {"application/json": content}}
+    if description:
+        body["description"] = description
+    return {"requestBody": body}
+
+
+BODY_MODELS: tuple[type[BaseModel], ...] = (
+    LicenceCreate, CommitmentCreate, InspectionCreate, RectificationCreate, BanCreate,
+    RepairCreate, LookupRequest, Problem,
+)
+
+
+def install(app: FastAPI) -> None:
+    """Generate the schema once, adding the models that routes refer to by reference."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = get_openapi(
+            title=app.title, version=app.version, description=app.description,
+            routes=app.routes, tags=app.openapi_tags, servers=app.servers,
+        )
+        _, defs = models_json_schema(
+            [(m, "validation") for m in BODY_MODELS], ref_template=REF
+        )
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        for name, definition in defs.get("$defs", {}).items():
+            components.setdefault(name, definition)
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -1,0 +1,73 @@
+"""Prometheus metrics of one app (its own registry, so several apps in one process do
+not collide): request counts and latencies per route, events appended, the head of the
+log and each projection set's lag, read from the store at scrape time."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from ledger.projections.runner import SetStatus
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+class StoreCollector(Collector):
+    def __init__(self, status: Callable[[], list[SetStatus]]) -> None:
+        self.status = status
+
+    def collect(self) -> Iterator[Metric]:
+        up = GaugeMetricFamily("ledger_store_up", "1 when the store answered the scrape")
+        try:
+            sets = self.status()
+        except Exception:
+            up.add_metric([], 0)
+            yield up
+            return
+        up.add_metric([], 1)
+        yield up
+        head = GaugeMetricFamily("ledger_log_head_position", "log position of the latest event")
+        head.add_metric([], sets[0].head if sets else 0)
+        yield head
+        labels = ["set_id", "policy", "state"]
+        position = GaugeMetricFamily(
+            "ledger_projection_position", "last log position applied by a projection set",
+            labels=labels,
+        )
+        lag = GaugeMetricFamily(
+            "ledger_projection_lag_events", "events in the log not yet applied by a projection set",
+            labels=labels,
+        )
+        for s in sets:
+            position.add_metric([s.id, s.policy, s.state], s.position)
+            lag.add_metric([s.id, s.policy, s.state], s.lag)
+        yield position
+        yield lag
+
+
+class Metrics:
+    def __init__(self, status: Callable[[], list[SetStatus]]) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "ledger_http_requests", "HTTP requests by method, route and status",
+            ["method", "route", "status"], registry=self.registry,
+        )
+        self.latency = Histogram(
+            "ledger_http_request_duration_seconds", "HTTP request latency by method and route",
+            ["method", "route"], buckets=LATENCY_BUCKETS, registry=self.registry,
+        )
+        self.events = Counter(
+            "ledger_events_appended", "events appended to the log through this process",
+            registry=self.registry,
+        )
+        self.registry.register(StoreCollector(status))
+
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        self.requests.labels(method, route, str(status)).inc()
+        self.latency.labels(method, route).observe(seconds)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

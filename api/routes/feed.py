@@ -1,0 +1,48 @@
+"""The change feed: every event in log order, resumable from any position."""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse, Response
+
+from api.deps import Limit, ReadKey, StateDep, personal
+from api.docs import READ, problems
+from api.schemas import Feed
+
+router = APIRouter(prefix="/v1", tags=["feed"])
+
+PERSONAL = ("legal_representative",)
+MAX_POSITION = 2**63 - 1
+
+
+@router.get(
+    "/feed",
+    response_model=Feed,
+    summary="Events after a log position, in log order",
+    responses=problems(*READ),
+)
+def feed(
+    key: ReadKey,
+    state: StateDep,
+    after: Annotated[
+        int,
+        Query(ge=0, le=MAX_POSITION,
+              description="the last position you have (0 for the beginning)"),
+    ] = 0,
+    limit: Limit = 100,
+) -> Response:
+    """Keep a copy in sync: start at `after=0`, follow `next_after` while it is not null,
+    then poll again with `after` = the position of the last event you stored. Positions
+    are gap-free and never reused. Personal data only for keys with audit:read."""
+    with state.services.db.transaction() as tx:
+        events = state.services.log.read(tx, after, limit + 1)
+    more = len(events) > limit
+    events = events[:limit]
+    show_personal = personal(key)
+    out: list[dict[str, Any]] = []
+    for event in events:
+        doc = event.public()
+        if not show_personal and any(k in doc["data"] for k in PERSONAL):
+            doc["data"] = {k: v for k, v in doc["data"].items() if k not in PERSONAL}
+        out.append(doc)
+    return JSONResponse({"events": out, "next_after": events[-1].position if more else None})

@@ -1,0 +1,69 @@
+"""The joint punishment (black) and reward (red) lists, filtered and paged."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse, Response
+
+from api.deps import AsOf, Limit, ReadKey, StateDep, query_day
+from api.docs import READ, problems
+from api.schemas import PlaceType, PunishmentPage, RewardPage
+from ledger.projections import queries
+
+router = APIRouter(prefix="/v1/lists", tags=["lists"])
+
+PlaceFilter = Annotated[PlaceType | None, Query(description="only this kind of place")]
+DistrictFilter = Annotated[
+    str | None,
+    Query(pattern=r"^[0-9]{6}$", description="only this division code", examples=["230109"]),
+]
+Cursor = Annotated[
+    str | None,
+    Query(max_length=200, description="next_cursor of the previous page"),
+]
+
+
+@router.get(
+    "/punishment",
+    response_model=PunishmentPage,
+    summary="The joint punishment list as of a date",
+    responses=problems(*READ),
+)
+def punishment_list(
+    key: ReadKey,
+    state: StateDep,
+    as_of: AsOf = None,
+    place_type: PlaceFilter = None,
+    district: DistrictFilter = None,
+    limit: Limit = 100,
+    cursor: Cursor = None,
+) -> Response:
+    """Enterprises with an active serious record at the end of `as_of`, by USCC, with the
+    record's kind, start, end of display, reason and decision number."""
+    day = query_day(as_of, "as_of", state.today())
+    with state.services.db.transaction() as tx:
+        items, next_cursor = queries.punishment_list(tx, day, place_type, district, limit, cursor)
+    return JSONResponse({"items": items, "next_cursor": next_cursor})
+
+
+@router.get(
+    "/reward",
+    response_model=RewardPage,
+    summary="The joint reward list as of a date",
+    responses=problems(*READ),
+)
+def reward_list(
+    key: ReadKey,
+    state: StateDep,
+    as_of: AsOf = None,
+    place_type: PlaceFilter = None,
+    district: DistrictFilter = None,
+    limit: Limit = 100,
+    cursor: Cursor = None,
+) -> Response:
+    """Enterprises on the joint reward (incentive) list at the end of `as_of`, by USCC,
+    with the day each qualified."""
+    day = query_day(as_of, "as_of", state.today())
+    with state.services.db.transaction() as tx:
+        items, next_cursor = queries.reward_list(tx, day, place_type, district, limit, cursor)
+    return JSONResponse({"items": items, "next_cursor": next_cursor})

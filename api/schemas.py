@@ -1,0 +1,381 @@
+"""The HTTP API's request and response models: a small family per resource, with
+examples, so OpenAPI is complete enough to generate a client from.
+
+Request models check shapes (types, enumerations, lengths, formats); the domain
+checks meaning (USCC checksums, offsets, order of events) and names the field too.
+Text is refused when it holds control characters, and moments and dates when their
+year lies outside 1900-2999, so no input can reach the store that it cannot keep.
+"""
+
+
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic_core import PydanticCustomError
+
+PlaceType = Literal["hotel", "bathhouse", "beauty_salon", "barbershop"]
+Outcome = Literal["compliant", "rectify", "ban"]
+Channel = Literal["qr", "counter"]
+Status = Literal["licensed", "committed", "compliant", "rectifying", "overdue", "banned"]
+CreditClass = Literal["A", "B", "C", "D"]
+Grade = Literal["A", "B", "C"]
+EventType = Literal["Licensed", "Committed", "Inspected", "Rectified", "Banned", "CreditRepaired"]
+
+CONTROL = "\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F"
+TEXT_PATTERN = f"^[^{CONTROL}]*[^\\s{CONTROL}][^{CONTROL}]*$"  # some visible character
+OPTIONAL_TEXT_PATTERN = f"^[^{CONTROL}]*$"
+DAY_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+MIN_YEAR, MAX_YEAR = 1900, 2999
+
+EXAMPLE_USCC = "91350200776049653A"
+
+
+def _year_in_range(year: int) -> None:
+    if not MIN_YEAR <= year <= MAX_YEAR:
+        raise PydanticCustomError("range", f"the year must lie in {MIN_YEAR}-{MAX_YEAR}")
+
+
+def check_moment(value: str) -> str:
+    """Only the year is checked here; the domain names a bad format or a missing offset."""
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    _year_in_range(moment.year)
+    return value
+
+
+def check_day(value: str) -> str:
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        raise PydanticCustomError("format", "not a calendar date (YYYY-MM-DD)") from None
+    _year_in_range(day.year)
+    return value
+
+
+def Text(max_length: int, description: str, example: str) -> Any:  # noqa: N802
+    return Annotated[
+        str,
+        Field(max_length=max_length, pattern=TEXT_PATTERN, description=description,
+              examples=[example]),
+    ]
+
+
+def OptionalText(max_length: int, description: str, example: str) -> Any:  # noqa: N802
+    return Annotated[
+        str | None,
+        Field(None, max_length=max_length, pattern=OPTIONAL_TEXT_PATTERN,
+              description=description, examples=[example]),
+    ]
+
+
+def Moment(description: str, example: str) -> Any:  # noqa: N802
+    return Annotated[
+        str,
+        Field(description=description + " (ISO 8601 with a UTC offset)", examples=[example],
+              json_schema_extra={"format": "date-time"}),
+        AfterValidator(check_moment),
+    ]
+
+
+Day = Annotated[
+    str,
+    Field(pattern=DAY_PATTERN, json_schema_extra={"format": "date"}, examples=["2026-03-01"]),
+    AfterValidator(check_day),
+]
+Uscc = Annotated[
+    str,
+    Field(
+        description="Unified Social Credit Code (18 characters, GB 32100-2015); "
+        "returned in compact upper-case form",
+        examples=[EXAMPLE_USCC],
+    ),
+]
+
+
+class Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# -- writes --------------------------------------------------------------------------------
+
+
+class LicenceCreate(Request):
+    """A business licence was issued: the enterprise enters the ledger."""
+
+    uscc: Uscc
+    name: Text(200, "the enterprise's registered name", "Songbei Riverside Barbershop")
+    place_type: PlaceType = Field(examples=["barbershop"])
+    address: Text(500, "premises address", "18 Chuangxin Road, Songbei District, Harbin")
+    district: str = Field(
+        pattern=r"^[0-9]{6}$", description="administrative division code", examples=["230109"]
+    )
+    legal_representative: Text(100, "legal representative (personal data)", "Wang Li")
+    licensed_at: Moment("when the licence was issued", "2025-01-02T09:00:00+08:00")
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{
+                "uscc": EXAMPLE_USCC, "name": "Songbei Riverside Barbershop",
+                "place_type": "barbershop",
+                "address": "18 Chuangxin Road, Songbei District, Harbin",
+                "district": "230109", "legal_representative": "Wang Li",
+                "licensed_at": "2025-01-02T09:00:00+08:00",
+            }]
+        },
+    )
+
+
+Condition = Annotated[str, Field(max_length=500, pattern=OPTIONAL_TEXT_PATTERN)]
+
+
+class CommitmentCreate(Request):
+    """The enterprise submitted its notification and commitment letter."""
+
+    committed_at: Moment("when the commitment was made", "2025-01-05T10:30:00+08:00")
+    signatory: Text(100, "who signed the letter", "Wang Li")
+    letter_id: OptionalText(100, "the letter's id (default: derived)", "CL-2025-000123")
+    channel: Channel | None = Field(None, description="default: counter", examples=["qr"])
+    conditions: list[Condition] | None = Field(
+        None, max_length=100, description="conditions acknowledged",
+        examples=[["disinfection cabinet", "ventilation"]],
+    )
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{
+                "committed_at": "2025-01-05T10:30:00+08:00", "signatory": "Wang Li",
+                "channel": "qr", "conditions": ["disinfection cabinet", "ventilation"],
+            }]
+        },
+    )
+
+
+class InspectionCreate(Request):
+    """An on-site verification or routine inspection."""
+
+    inspected_at: Moment("when the inspection took place", "2025-03-01T14:00:00+08:00")
+    inspector: Text(100, "the inspector", "Inspector Zhao")
+    score: int = Field(ge=0, le=100, strict=True, examples=[92])
+    outcome: Outcome = Field(examples=["compliant"])
+    rectification_deadline: Day | None = Field(
+        None, description="required for outcome rectify; a date after the inspection"
+    )
+    findings: OptionalText(2000, "what the inspector found", "all conditions met")
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"inspected_at": "2025-03-01T14:00:00+08:00", "inspector": "Inspector Zhao",
+                 "score": 92, "outcome": "compliant"},
+                {"inspected_at": "2025-03-01T14:00:00+08:00", "inspector": "Inspector Zhao",
+                 "score": 64, "outcome": "rectify", "rectification_deadline": "2025-03-31",
+                 "findings": "no disinfection records"},
+            ]
+        },
+    )
+
+
+class RectificationCreate(Request):
+    """The ordered rectification was verified as done."""
+
+    rectified_at: Moment("when the rectification was verified", "2025-03-20T11:00:00+08:00")
+    verified_by: Text(100, "who verified it", "Inspector Zhao")
+    note: OptionalText(2000, "a note", "disinfection records kept since 2025-03-10")
+
+
+class BanCreate(Request):
+    """Operation was banned by decision."""
+
+    banned_at: Moment("when the ban took effect", "2025-04-01T09:00:00+08:00")
+    reason: Text(1000, "why", "operating without the required conditions")
+    decision_no: OptionalText(100, "the decision's number", "HSB-2025-017")
+
+
+class RepairCreate(Request):
+    """A general adverse record was repaired (credit repair)."""
+
+    repaired_at: Moment("when the repair was approved", "2025-08-01T09:00:00+08:00")
+    record: Text(100, "the record's id, from the standing's records[]",
+                 "rectification_overdue-4")
+    approved_by: Text(100, "who approved it", "Songbei Market Supervision Bureau")
+
+
+class LookupRequest(Request):
+    usccs: list[Annotated[str, Field(max_length=100)]] = Field(
+        max_length=1000, description="up to 1000 USCCs", examples=[[EXAMPLE_USCC]]
+    )
+
+
+class Event(BaseModel):
+    position: int = Field(description="global log position", examples=[42])
+    uscc: Uscc
+    type: EventType
+    version: int = Field(description="the enterprise's version after this event", examples=[2])
+    occurred_at: str = Field(json_schema_extra={"format": "date-time"},
+                             examples=["2025-01-05T10:30:00+08:00"])
+    recorded_at: str = Field(json_schema_extra={"format": "date-time"},
+                             examples=["2026-01-01T04:00:00.123456+00:00"])
+    data: dict[str, Any] = Field(description="the event's own fields")
+
+
+class Written(BaseModel):
+    uscc: Uscc
+    version: int = Field(description="the enterprise's version after the write", examples=[2])
+    position: int = Field(description="log position of the write's last event", examples=[42])
+    events: list[Event]
+
+
+# -- reads ---------------------------------------------------------------------------------
+
+
+class Record(BaseModel):
+    id: str = Field(examples=["rectification_overdue-4"],
+                    description="stable id, derived from the event that started it")
+    kind: Literal["rectification_overdue", "banned"]
+    severity: Literal["general", "serious"]
+    since: date
+    until: date = Field(description="end of display (exclusive)")
+    repairable: bool
+    repairable_from: date | None = Field(None, description="first day a repair may be approved")
+
+
+class Standing(BaseModel):
+    uscc: Uscc
+    name: str = Field(examples=["Songbei Riverside Barbershop"])
+    place_type: PlaceType
+    district: str = Field(examples=["230109"])
+    status: Status
+    credit_class: CreditClass
+    hygiene_grade: Grade | None
+    on_reward_list: bool
+    on_punishment_list: bool
+    records: list[Record]
+    verification_due: date | None
+    rectification_deadline: date | None
+    version: int = Field(examples=[3])
+    position: int = Field(examples=[42])
+    as_of: date
+    legal_representative: str | None = Field(
+        None, description="personal data: only for keys with audit:read"
+    )
+    known_at: str | None = Field(
+        None, description="only with ?known_at (audit:read): what the ledger knew then",
+        json_schema_extra={"format": "date-time"},
+    )
+
+
+class LookupResult(BaseModel):
+    results: list[Standing]
+    not_found: list[str] = Field(description="valid USCCs the ledger does not hold, as sent")
+    invalid: list[str] = Field(description="strings that are not valid USCCs, as sent")
+
+
+class ListItem(BaseModel):
+    uscc: Uscc
+    name: str
+    place_type: PlaceType
+    district: str
+
+
+class PunishmentItem(ListItem):
+    kind: str = Field(examples=["banned"])
+    since: date
+    until: date = Field(description="end of display (exclusive)")
+    reason: str
+    decision_no: str
+
+
+class RewardItem(ListItem):
+    since: date = Field(description="the date the enterprise qualified")
+
+
+NEXT_CURSOR = "pass as ?cursor= for the next page; null at the end"
+
+
+class PunishmentPage(BaseModel):
+    items: list[PunishmentItem]
+    next_cursor: str | None = Field(description=NEXT_CURSOR)
+
+
+class RewardPage(BaseModel):
+    items: list[RewardItem]
+    next_cursor: str | None = Field(description=NEXT_CURSOR)
+
+
+class Feed(BaseModel):
+    events: list[Event]
+    next_after: int | None = Field(
+        description="pass as ?after= for the next page; null at the end (then resume from "
+        "the last event's position)"
+    )
+
+
+class Access(BaseModel):
+    id: int
+    at: str = Field(json_schema_extra={"format": "date-time"})
+    key: str = Field(description="the API key's name")
+    method: str
+    route: str
+    target: str = Field(description="path and query as requested")
+    status: int
+    subjects: list[str] = Field(description="USCCs read")
+
+
+class AccessLogPage(BaseModel):
+    items: list[Access]
+    next_cursor: str | None
+
+
+class ProjectionHealth(BaseModel):
+    id: str
+    policy: str
+    state: str
+    position: int
+    lag: int
+
+
+class Health(BaseModel):
+    status: Literal["ok", "unavailable"]
+    store: Literal["sqlite", "postgresql"]
+    head: int | None = Field(None, description="log position of the latest event")
+    projections: list[ProjectionHealth] = Field(default_factory=list)
+    detail: str | None = Field(None, description="why the store did not answer")
+
+
+class FieldError(BaseModel):
+    field: str = Field(examples=["uscc"])
+    in_: Literal["body", "query", "path", "header", "cookie"] = Field(alias="in")
+    reason: str = Field(examples=["checksum"],
+                        description="length, format, checksum, required, range, unknown, ...")
+    message: str
+
+
+class Problem(BaseModel):
+    """An error (RFC 9457)."""
+
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [{
+                "type": "urn:credit-ledger:problem:invalid-input",
+                "title": "Invalid input",
+                "status": 422,
+                "detail": "uscc: check character is wrong",
+                "errors": [{"field": "uscc", "in": "body", "reason": "checksum",
+                            "message": "uscc: check character is wrong"}],
+            }]
+        },
+    )
+
+    type: str = Field(description="a URI naming the kind of problem")
+    title: str
+    status: int
+    detail: str
+    errors: list[FieldError] | None = Field(None, description="each invalid field (422)")
+    rule: str | None = Field(None, description="the rule of the domain broken (409)")

@@ -1,0 +1,421 @@
+"""Who may call the HTTP API, and what it remembers about them: API keys (only their
+hashes are stored), idempotency records of writes, the access log of partner reads,
+and a rate limiter per key.
+
+These live in the service's own tables (migration 002), never in the event log.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import re
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from ledger.db import Database, Tx
+from ledger.errors import InvalidInput, LedgerError
+
+SCOPES = ("ledger:write", "credit:read", "audit:read")
+KEY_PREFIX = "lk_"
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+logger = logging.getLogger("ledger.access")
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def stamp(moment: datetime | None = None) -> str:
+    """A UTC timestamp with microseconds: stored this way, text order is time order."""
+    return (moment or utcnow()).astimezone(timezone.utc).isoformat(timespec="microseconds")
+
+
+# -- API keys ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    name: str
+    scopes: frozenset[str]
+    rate_limit: float | None  # requests per second; None = the service default
+    prefix: str
+    created_at: str
+    revoked_at: str | None = None
+
+    def has(self, scope: str) -> bool:
+        return scope in self.scopes
+
+    @property
+    def revoked(self) -> bool:
+        return self.revoked_at is not None
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "scopes": sorted(self.scopes),
+            "rate_limit": self.rate_limit,
+            "prefix": self.prefix,
+            "created_at": self.created_at,
+            "revoked_at": self.revoked_at,
+        }
+
+
+def hash_key(token: str) -> str:
+    """Keys are 256-bit random tokens, so one SHA-256 is enough (no salt or stretching
+    is needed against guessing a high-entropy secret)."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def new_token() -> str:
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+_KEY_COLUMNS = "name, scopes, rate_limit, prefix, created_at, revoked_at"
+
+
+def _key(row: Any) -> ApiKey:
+    return ApiKey(row[0], frozenset(row[1].split()), row[2], row[3], row[4], row[5])
+
+
+class ApiKeys:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def create(
+        self, name: str, scopes: Iterable[str], rate_limit: float | None = None
+    ) -> tuple[ApiKey, str]:
+        """Store a new key; returns it with the token, which is shown once and never stored."""
+        if not isinstance(name, str) or not NAME_PATTERN.match(name):
+            raise InvalidInput(
+                "name", "format",
+                "name: 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit",
+            )
+        chosen = sorted(set(scopes))
+        if not chosen:
+            raise InvalidInput("scope", "required", "scope: give at least one scope")
+        for scope in chosen:
+            if scope not in SCOPES:
+                raise InvalidInput(
+                    "scope", "unknown",
+                    f"scope: unknown scope {scope!r} (known: {', '.join(SCOPES)})",
+                )
+        if rate_limit is not None and not (
+            isinstance(rate_limit, int | float) and math.isfinite(rate_limit) and rate_limit > 0
+        ):
+            raise InvalidInput("rate_limit", "range", "rate_limit: must be a positive number")
+        token = new_token()
+        key = ApiKey(
+            name, frozenset(chosen), None if rate_limit is None else float(rate_limit),
+            token[:10], stamp(),
+        )
+        with self.db.transaction(write=True) as tx:
+            inserted = tx.execute(
+                "INSERT INTO api_keys (name, key_hash, prefix, scopes, rate_limit, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING",
+                (name, hash_key(token), key.prefix, " ".join(chosen), key.rate_limit,
+                 key.created_at),
+            ).rowcount
+        if inserted != 1:
+            raise InvalidInput(
+                "name", "taken",
+                f"name: a key named {name!r} exists already (revoked keys keep their names, "
+                "so the access log stays unambiguous)",
+            )
+        return key, token
+
+    def list(self) -> list[ApiKey]:
+        with self.db.transaction() as tx:
+            rows = tx.all(f"SELECT {_KEY_COLUMNS} FROM api_keys ORDER BY created_at, name")
+        return [_key(r) for r in rows]
+
+    def revoke(self, name: str) -> ApiKey:
+        """Revoke a key (idempotent: revoking a revoked key changes nothing)."""
+        with self.db.transaction(write=True) as tx:
+            tx.execute(
+                "UPDATE api_keys SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL",
+                (stamp(), name),
+            )
+            row = tx.one(f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE name = ?", (name,))
+        if row is None:
+            raise InvalidInput("name", "unknown", f"name: no key named {name!r}")
+        return _key(row)
+
+    def authenticate(self, token: str, tx: Tx | None = None) -> ApiKey | None:
+        """The key a token belongs to (revoked or not), or None for an unknown token."""
+        sql = f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE key_hash = ?"
+        if tx is not None:
+            row = tx.one(sql, (hash_key(token),))
+        else:
+            with self.db.transaction() as own:
+                row = own.one(sql, (hash_key(token),))
+        return None if row is None else _key(row)
+
+
+# -- rate limiting -------------------------------------------------------------------------
+
+
+class RateLimiter:
+    """A token bucket per key, refilled at the key's rate, holding at most one second's
+    worth of requests. Buckets live in this process: with ``--workers N`` each worker
+    allows a key its full rate."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def take(self, name: str, rate: float) -> float:
+        """Spend one token: returns 0 when allowed, else the seconds until one is free."""
+        capacity = max(rate, 1.0)
+        with self._lock:
+            now = self.clock()
+            tokens, last = self._buckets.get(name, (capacity, now))
+            tokens = min(capacity, tokens + (now - last) * rate)
+            if tokens >= 1.0:
+                self._buckets[name] = (tokens - 1.0, now)
+                return 0.0
+            self._buckets[name] = (tokens, now)
+            return (1.0 - tokens) / rate
+
+
+# -- idempotency ---------------------------------------------------------------------------
+
+
+class IdempotencyMismatch(InvalidInput):
+    """The Idempotency-Key was used before for a different request (422)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Idempotency-Key", "reused",
+            "Idempotency-Key: already used for a different request (method, path, If-Match "
+            "or body differ); use a new key for a new request",
+        )
+
+
+class IdempotencyPending(LedgerError):
+    """The first request with this key has not finished (409): still running, or its
+    process died before it could store the response."""
+
+    def __init__(self, abandoned: bool) -> None:
+        self.abandoned = abandoned
+        super().__init__(
+            "the first request with this Idempotency-Key never completed; its outcome is "
+            "unknown: read the enterprise's version before writing again with a new key"
+            if abandoned
+            else "a request with this Idempotency-Key is still in progress; retry later"
+        )
+
+
+@dataclass(frozen=True)
+class StoredResponse:
+    status: int
+    body: str
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def request_hash(*parts: str, body: Any) -> str:
+    """What makes two requests "the same": the given parts and the JSON body in a
+    canonical form (key order and whitespace do not matter)."""
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256("\n".join([*parts, canonical]).encode("utf-8")).hexdigest()
+
+
+class Idempotency:
+    """Records of writes sent with an ``Idempotency-Key``, in the ledger's database.
+
+    ``claim`` inserts a pending record under the table's primary key (API key name,
+    idempotency key): of concurrent duplicates exactly one inserts it and runs the
+    command; the others wait for its stored response. A command that fails releases
+    its claim (nothing is stored on an error), so a retry runs it again.
+    """
+
+    def __init__(
+        self, db: Database, wait: float = 30.0, poll: float = 0.01, abandoned_after: float = 300.0
+    ) -> None:
+        self.db = db
+        self.wait = wait
+        self.poll = poll
+        self.abandoned_after = abandoned_after
+
+    def claim(self, key_name: str, idem_key: str, digest: str) -> StoredResponse | None:
+        """None when the caller owns the key now (run the command, then ``complete``);
+        the first response when the request was already done."""
+        deadline = time.monotonic() + self.wait
+        while True:
+            with self.db.transaction(write=True) as tx:
+                inserted = tx.execute(
+                    "INSERT INTO idempotency_records (key_name, idem_key, request_hash, state, "
+                    "created_at) VALUES (?, ?, ?, 'pending', ?) "
+                    "ON CONFLICT (key_name, idem_key) DO NOTHING",
+                    (key_name, idem_key, digest, stamp()),
+                ).rowcount
+                if inserted == 1:
+                    return None
+                row = tx.one(
+                    "SELECT request_hash, state, status, body, headers, created_at "
+                    "FROM idempotency_records WHERE key_name = ? AND idem_key = ?",
+                    (key_name, idem_key),
+                )
+            if row is None:
+                continue  # released between our insert and our read: claim again
+            if row[0] != digest:
+                raise IdempotencyMismatch()
+            if row[1] == "done":
+                return StoredResponse(row[2], row[3], json.loads(row[4]))
+            age = (utcnow() - datetime.fromisoformat(row[5])).total_seconds()
+            if age > self.abandoned_after:
+                raise IdempotencyPending(abandoned=True)
+            if time.monotonic() > deadline:
+                raise IdempotencyPending(abandoned=False)
+            time.sleep(self.poll)
+
+    def complete(self, key_name: str, idem_key: str, response: StoredResponse) -> None:
+        with self.db.transaction(write=True) as tx:
+            tx.execute(
+                "UPDATE idempotency_records SET state = 'done', status = ?, body = ?, "
+                "headers = ? WHERE key_name = ? AND idem_key = ?",
+                (response.status, response.body, json.dumps(response.headers), key_name,
+                 idem_key),
+            )
+
+    def release(self, key_name: str, idem_key: str) -> None:
+        with self.db.transaction(write=True) as tx:
+            tx.execute(
+                "DELETE FROM idempotency_records WHERE key_name = ? AND idem_key = ? "
+                "AND state = 'pending'",
+                (key_name, idem_key),
+            )
+
+
+# -- access log ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Access:
+    """One partner read: who (key name), what (route, target, USCCs), when, and the
+    status it got."""
+
+    at: str
+    key_name: str
+    method: str
+    route: str
+    target: str
+    status: int
+    subjects: tuple[str, ...] = ()
+
+
+class AccessLog:
+    """Partner reads, buffered in memory and written in batches by a background thread
+    (every ``interval`` seconds, and at shutdown), so a read costs no write transaction.
+    ``query`` flushes this process's buffer first."""
+
+    def __init__(self, db: Database, interval: float = 0.25, max_buffer: int = 5000) -> None:
+        self.db = db
+        self.interval = interval
+        self.max_buffer = max_buffer
+        self._buffer: list[Access] = []
+        self._lock = threading.Lock()
+        self._flush_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def record(self, access: Access) -> None:
+        with self._lock:
+            self._buffer.append(access)
+            full = len(self._buffer) >= self.max_buffer
+        if full:
+            self.flush()
+
+    def flush(self) -> int:
+        with self._flush_lock:
+            with self._lock:
+                pending, self._buffer = self._buffer, []
+            if not pending:
+                return 0
+            try:
+                with self.db.transaction(write=True) as tx:
+                    tx.many(
+                        "INSERT INTO access_log (at, key_name, method, route, target, status, "
+                        "subjects) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        [(a.at, a.key_name, a.method, a.route, a.target, a.status,
+                          " ".join(a.subjects)) for a in pending],
+                    )
+            except Exception:
+                with self._lock:  # keep them for the next flush rather than lose them
+                    self._buffer[:0] = pending
+                raise
+            return len(pending)
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._stop.clear()
+
+        def run() -> None:
+            while not self._stop.wait(self.interval):
+                try:
+                    self.flush()
+                except Exception:
+                    logger.exception("access log flush failed; retrying")
+
+        self._thread = threading.Thread(target=run, name="ledger-access-log", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+        self.flush()
+
+    def query(
+        self,
+        *,
+        key_name: str | None = None,
+        uscc: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        after_id: int = 0,
+        limit: int = 100,
+    ) -> tuple[list[dict[str, Any]], int | None]:
+        """Entries in the order they were written, filtered; returns them and the id to
+        continue after (None at the end). ``since``/``until`` are UTC ISO timestamps."""
+        self.flush()
+        where, params = ["id > ?"], [after_id]
+        if key_name is not None:
+            where.append("key_name = ?")
+            params.append(key_name)
+        if uscc is not None:
+            where.append("(' ' || subjects || ' ') LIKE ?")
+            params.append(f"% {uscc} %")
+        if since is not None:
+            where.append("at >= ?")
+            params.append(since)
+        if until is not None:
+            where.append("at < ?")
+            params.append(until)
+        with self.db.transaction() as tx:
+            rows = tx.all(
+                "SELECT id, at, key_name, method, route, target, status, subjects FROM access_log "
+                f"WHERE {' AND '.join(where)} ORDER BY id LIMIT ?",
+                (*params, limit + 1),
+            )
+        more = len(rows) > limit
+        rows = rows[:limit]
+        items = [
+            {
+                "id": r[0], "at": r[1], "key": r[2], "method": r[3], "route": r[4],
+                "target": r[5], "status": r[6], "subjects": r[7].split(),
+            }
+            for r in rows
+        ]
+        return items, (rows[-1][0] if more else None)
