@@ -23,6 +23,7 @@ from api import docs, errors
 from api.deps import ApiState
 from api.routes import access_log, enterprises, feed, health, lists, lookup
 from ledger.access import Access, stamp
+from ledger.audit.service import start_checkpointer
 from ledger.bootstrap import Services, bootstrap
 from ledger.settings import Settings
 
@@ -125,12 +126,14 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             name="ledger-projections", daemon=True,
         )
         follower.start()
+        checkpointer = start_checkpointer(api.services, stop)  # the hash tree and checkpoints
         api.access_log.start()
         try:
             yield
         finally:
             stop.set()
             follower.join(timeout=10)
+            checkpointer.join(timeout=10)
             api.access_log.stop()
             if owned:
                 api.services.close()

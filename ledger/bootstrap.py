@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ledger.application import Clock, Ledger
+from ledger.audit.service import Audit
 from ledger.db import Database
 from ledger.eventstore import EventLog
 from ledger.migrations import migrate
@@ -21,6 +22,7 @@ class Services:
     ledger: Ledger
     log: EventLog
     projections: Projections
+    audit: Audit = None  # type: ignore[assignment]  # the hash tree, checkpoints, time travel
 
     def policy(self, version: str) -> Policy:
         return get_policy(version).with_settings(self.settings.verification_days)
@@ -44,6 +46,8 @@ def bootstrap(
     services = Services(settings, db, ledger, log, None)  # type: ignore[arg-type]
     services.projections = Projections(db, log, services.policy)
     services.projections.ensure_live(settings.policy)
+    services.audit = Audit(db, log, settings, ledger.clock)
+    services.projections.followers.append(services.audit.catch_up)  # the tree keeps up too
     if sync_projections:
         ledger.after_write = lambda position: services.projections.catch_up(upto=position)
     return services

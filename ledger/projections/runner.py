@@ -52,6 +52,8 @@ class Projections:
         self.log = log
         self.policy_for = policy_for
         self.batch = 2000
+        # Other followers of the log (the audit hash tree) that catch up with the sets.
+        self.followers: list[Callable[[int | None], int]] = []
 
     # -- sets -----------------------------------------------------------------------------
 
@@ -93,7 +95,12 @@ class Projections:
             sets = tx.all(
                 "SELECT id, policy FROM projection_sets WHERE state IN ('live', 'ready')"
             )
-        return sum(self._follow(set_id, self.policy_for(policy), upto) for set_id, policy in sets)
+        applied = sum(
+            self._follow(set_id, self.policy_for(policy), upto) for set_id, policy in sets
+        )
+        for follow in self.followers:
+            follow(upto)
+        return applied
 
     def _follow(self, set_id: str, policy: Policy, upto: int | None) -> int:
         projection = StandingProjection(policy)

@@ -1,0 +1,167 @@
+"""For auditors (scope audit:read): full histories with leaf hashes, signed checkpoints,
+the public key, and inclusion and consistency proofs of the log's hash tree
+(RFC 9162 §2.1). Thin over ``services.audit``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, Field
+
+from api.deps import AuditKey, ServicesDep, UsccPath, path_uscc, query_moment, read_subjects
+from api.docs import READ, problems
+from api.errors import ApiProblem
+from api.schemas import Event
+from ledger.audit.timetravel import events_known_at
+from ledger.errors import InvalidInput
+
+router = APIRouter(prefix="/v1", tags=["audit"])
+
+HEX = {"pattern": "^[0-9a-f]{64}$"}
+MAX_POSITION = 2**63 - 1
+
+
+class AuditEvent(Event):
+    leaf_hash: str = Field(
+        description="SHA-256(0x00 || leaf bytes) as the hash tree holds it, lower-case hex",
+        json_schema_extra=HEX,
+    )
+
+
+class History(BaseModel):
+    uscc: str
+    events: list[AuditEvent] = Field(description="in version order")
+
+
+class CheckpointOut(BaseModel):
+    tree_size: int = Field(description="events covered: log positions 1..tree_size")
+    root_hash: str = Field(description="the tree's root, lower-case hex", json_schema_extra=HEX)
+    timestamp: str = Field(description="when it was signed (UTC, ISO 8601)",
+                           json_schema_extra={"format": "date-time"})
+    key_id: str = Field(description="first 16 hex digits of SHA-256 of the raw public key")
+    signature: str = Field(
+        description="base64 Ed25519 signature over "
+        "`ledger-checkpoint/v1\\n<tree_size>\\n<root_hash>\\n<timestamp>\\n`"
+    )
+
+
+class PublicKey(BaseModel):
+    key_id: str
+    algorithm: str = Field(examples=["ed25519"])
+    public_key: str = Field(description="the raw 32-byte Ed25519 public key, base64")
+
+
+class InclusionProof(BaseModel):
+    position: int = Field(description="the event's log position")
+    leaf_index: int = Field(description="position - 1")
+    tree_size: int
+    leaf_hash: str = Field(json_schema_extra=HEX)
+    audit_path: list[str] = Field(description="RFC 9162 §2.1.3 audit path, leaf side first")
+
+
+class ConsistencyProof(BaseModel):
+    first: int
+    second: int
+    proof: list[str] = Field(description="RFC 9162 §2.1.4 consistency proof")
+
+
+def in_query(e: InvalidInput) -> InvalidInput:
+    e.location = "query"  # type: ignore[attr-defined]
+    return e
+
+
+@router.get(
+    "/enterprises/{uscc}/events",
+    response_model=History,
+    summary="An enterprise's full history, as the ledger knew it at a moment",
+    responses=problems(*READ, 404),
+)
+def history(
+    request: Request,
+    key: AuditKey,
+    services: ServicesDep,
+    uscc: UsccPath,
+    known_at: Annotated[
+        str | None,
+        Query(description="only events recorded at or before this moment (ISO 8601 with a "
+              "UTC offset; default: all)", json_schema_extra={"format": "date-time"},
+              examples=["2026-01-01T12:00:00+08:00"]),
+    ] = None,
+) -> dict[str, object]:
+    """Every event of the enterprise in version order with its log position and leaf
+    hash; prove any of them with `/v1/audit/proofs/inclusion?position=`."""
+    code = path_uscc(uscc)
+    read_subjects(request, code)
+    moment = query_moment(known_at, "known_at")
+    return {"uscc": code, "events": events_known_at(services, code, moment)}
+
+
+@router.get(
+    "/audit/checkpoint",
+    response_model=CheckpointOut,
+    summary="The latest signed checkpoint of the log's hash tree",
+    responses=problems(*READ, 404),
+)
+def checkpoint(key: AuditKey, services: ServicesDep) -> dict[str, object]:
+    latest = services.audit.latest_checkpoint()
+    if latest is None:
+        raise ApiProblem(404, "no-checkpoint", "no checkpoint has been signed yet")
+    return latest.to_json()
+
+
+@router.get(
+    "/audit/public-key",
+    response_model=PublicKey,
+    summary="The Ed25519 key that signs checkpoints",
+    responses=problems(*READ),
+)
+def public_key(key: AuditKey, services: ServicesDep) -> dict[str, str]:
+    return services.audit.public_key()
+
+
+@router.get(
+    "/audit/proofs/inclusion",
+    response_model=InclusionProof,
+    summary="Proof that the event at a log position is in the tree of a given size",
+    responses=problems(*READ),
+)
+def inclusion(
+    key: AuditKey,
+    services: ServicesDep,
+    position: Annotated[int, Query(ge=1, le=MAX_POSITION, description="the event's log position")],
+    tree_size: Annotated[
+        int | None,
+        Query(ge=1, le=MAX_POSITION,
+              description="the tree to prove against (default: the latest checkpoint's)"),
+    ] = None,
+) -> dict[str, object]:
+    """Verify with RFC 9162 §2.1.3.2 against the `root_hash` of a signed checkpoint of
+    `tree_size` events."""
+    try:
+        return services.audit.inclusion(position, tree_size)
+    except InvalidInput as e:
+        raise in_query(e) from None
+
+
+@router.get(
+    "/audit/proofs/consistency",
+    response_model=ConsistencyProof,
+    summary="Proof that a later tree extends an earlier one (nothing rewritten)",
+    responses=problems(*READ),
+)
+def consistency(
+    key: AuditKey,
+    services: ServicesDep,
+    first: Annotated[int, Query(ge=1, le=MAX_POSITION, description="the earlier tree size")],
+    second: Annotated[
+        int | None,
+        Query(ge=1, le=MAX_POSITION,
+              description="the later tree size (default: the latest checkpoint's)"),
+    ] = None,
+) -> dict[str, object]:
+    """Verify with RFC 9162 §2.1.4.2 against the roots of two signed checkpoints."""
+    try:
+        return services.audit.consistency(first, second)
+    except InvalidInput as e:
+        raise in_query(e) from None

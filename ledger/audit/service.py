@@ -1,0 +1,201 @@
+"""The audit toolkit's service: one object on `Services` (``services.audit``) that keeps
+the hash tree and time-travel states up with the log, signs checkpoints, serves
+proofs, verifies the store and writes exports. Entry points stay thin over it."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import IO, TYPE_CHECKING, Any
+
+from ledger.audit.export import ExportSummary, write_export
+from ledger.audit.keystore import load_signing_key
+from ledger.audit.merkle import consistency_proof, inclusion_path
+from ledger.audit.signing import Checkpoint
+from ledger.audit.timetravel import StateStore
+from ledger.audit.tree import TreeStore
+from ledger.audit.verify import Progress, Report, Verifier
+from ledger.db import Database, Tx
+from ledger.errors import InvalidInput, LedgerError
+from ledger.eventstore import EventLog
+
+if TYPE_CHECKING:
+    from ledger.application import Clock
+    from ledger.bootstrap import Services
+    from ledger.settings import Settings
+
+CHECKPOINT_LOCK = 7_120_007
+logger = logging.getLogger("ledger.audit")
+
+
+class NoCheckpoint(LedgerError):
+    """No checkpoint has been signed yet (404)."""
+
+    def __init__(self) -> None:
+        super().__init__("no checkpoint has been signed yet")
+
+
+class Audit:
+    def __init__(self, db: Database, log: EventLog, settings: Settings, clock: Clock) -> None:
+        self.db = db
+        self.log = log
+        self.clock = clock
+        self.interval = settings.checkpoint_interval
+        self.states = StateStore(db, log)
+        self.tree = TreeStore(db, log, self.states)
+        self.key = load_signing_key(db, settings.signing_key)
+
+    # -- keeping up --------------------------------------------------------------------------
+
+    def catch_up(self, upto: int | None = None) -> int:
+        return self.tree.catch_up(upto)
+
+    # -- checkpoints ------------------------------------------------------------------------
+
+    def checkpoint(self, catch_up: bool = True, only_if_grown: bool = False) -> Checkpoint | None:
+        """Sign and store a checkpoint of the tree (brought up to the head of the log
+        first, with ``catch_up``). With ``only_if_grown``, None when the latest
+        checkpoint already covers the tree."""
+        if catch_up:
+            self.tree.catch_up()
+        with self.db.transaction(write=True) as tx:
+            self.db.lock(tx, CHECKPOINT_LOCK)
+            size = self.tree.size(tx)
+            latest = self._latest(tx)
+            if only_if_grown and latest is not None and latest.tree_size >= size:
+                return None
+            checkpoint = self.key.sign(size, self.tree.root(tx, size).hex(), self.clock())
+            seq = int(tx.value("SELECT MAX(seq) FROM audit_checkpoints") or 0) + 1
+            tx.execute(
+                "INSERT INTO audit_checkpoints (seq, tree_size, root_hash, timestamp, key_id, "
+                "signature) VALUES (?, ?, ?, ?, ?, ?)",
+                (seq, checkpoint.tree_size, checkpoint.root_hash, checkpoint.timestamp,
+                 checkpoint.key_id, checkpoint.signature),
+            )
+        return checkpoint
+
+    @staticmethod
+    def _latest(tx: Tx) -> Checkpoint | None:
+        row = tx.one(
+            "SELECT tree_size, root_hash, timestamp, key_id, signature FROM audit_checkpoints "
+            "ORDER BY seq DESC LIMIT 1"
+        )
+        return None if row is None else Checkpoint(int(row[0]), *row[1:])
+
+    def latest_checkpoint(self) -> Checkpoint | None:
+        with self.db.transaction() as tx:
+            return self._latest(tx)
+
+    def checkpoints(self) -> list[Checkpoint]:
+        """Every checkpoint ever signed, oldest first."""
+        with self.db.transaction() as tx:
+            rows = tx.all(
+                "SELECT tree_size, root_hash, timestamp, key_id, signature "
+                "FROM audit_checkpoints ORDER BY seq"
+            )
+        return [Checkpoint(int(r[0]), *r[1:]) for r in rows]
+
+    def public_key(self) -> dict[str, str]:
+        return self.key.public()
+
+    # -- proofs --------------------------------------------------------------------------------
+
+    def _default_size(self, tx: Tx, given: int | None, field: str) -> tuple[int, int]:
+        """(the tree size asked for, default the latest checkpoint's; the tree's size)."""
+        size = self.tree.size(tx)
+        if given is None:
+            latest = self._latest(tx)
+            given = latest.tree_size if latest is not None else size
+        if given > size:
+            raise InvalidInput(
+                field, "out_of_range", f"{field}: the hash tree holds only {size} events"
+            )
+        return given, size
+
+    def inclusion(self, position: int, tree_size: int | None = None) -> dict[str, Any]:
+        """The audit path of the event at ``position`` in the tree of ``tree_size``
+        leaves (default: the latest checkpoint's)."""
+        if tree_size is not None and tree_size < 1:
+            raise InvalidInput("tree_size", "out_of_range", "tree_size: must be at least 1")
+        if position < 1:
+            raise InvalidInput("position", "out_of_range", "position: must be at least 1")
+        with self.db.transaction() as tx:
+            size, _ = self._default_size(tx, tree_size, "tree_size")
+            if position > size:
+                raise InvalidInput(
+                    "position", "out_of_range",
+                    f"position: not in a tree of {size} events",
+                )
+            leaf = self.tree.nodes(tx, [(0, position - 1)])[(0, position - 1)]
+            path = self.tree.compute(tx, lambda node: inclusion_path(position - 1, size, node))
+        return {
+            "position": position,
+            "leaf_index": position - 1,
+            "tree_size": size,
+            "leaf_hash": leaf.hex(),
+            "audit_path": [h.hex() for h in path],
+        }
+
+    def consistency(self, first: int, second: int | None = None) -> dict[str, Any]:
+        """The proof that the tree of ``second`` leaves (default: the latest
+        checkpoint's) extends the tree of ``first`` leaves."""
+        if first < 1:
+            raise InvalidInput("first", "out_of_range", "first: must be at least 1")
+        with self.db.transaction() as tx:
+            second, _ = self._default_size(tx, second, "second")
+            if first > second:
+                raise InvalidInput(
+                    "first", "out_of_range", f"first: larger than second ({second})"
+                )
+            proof = self.tree.compute(tx, lambda node: consistency_proof(first, second, node))
+        return {"first": first, "second": second, "proof": [h.hex() for h in proof]}
+
+    # -- verification and export ------------------------------------------------------------
+
+    def verify(self, wait: float = 2.0, progress: Progress | None = None) -> Report:
+        return Verifier(self.db, self.tree).run(wait=wait, progress=progress)
+
+    def export(
+        self,
+        out: IO[str],
+        uscc: str | None = None,
+        wait: float = 2.0,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> ExportSummary:
+        return write_export(self, out, uscc=uscc, wait=wait, progress=progress)
+
+
+def start_checkpointer(
+    services: Services,
+    stop: threading.Event,
+    interval: float | None = None,
+    follow_every: float | None = None,
+) -> threading.Thread:
+    """The background job of ``ledger serve``: keep the hash tree up with the log
+    (writes from other processes; this process's own writes are hashed before they
+    return) and, every ``LEDGER_CHECKPOINT_INTERVAL`` seconds when the log has grown,
+    sign a checkpoint (and one at start). Errors are logged and retried, never skipped."""
+    audit = services.audit
+    every = interval if interval is not None else audit.interval
+    poll = follow_every if follow_every is not None else services.settings.poll_interval * 10
+
+    def run() -> None:
+        due = time.monotonic()
+        while not stop.is_set():
+            try:
+                size, head = audit.tree.lag()
+                if head > size:
+                    audit.catch_up()
+                if time.monotonic() >= due:
+                    audit.checkpoint(catch_up=False, only_if_grown=True)
+                    due = time.monotonic() + every
+            except Exception:
+                logger.exception("audit follower failed; retrying")
+                stop.wait(1.0)
+            stop.wait(min(poll, every))
+
+    thread = threading.Thread(target=run, name="ledger-checkpointer", daemon=True)
+    thread.start()
+    return thread

@@ -1,0 +1,221 @@
+"""Time travel: an enterprise's standing as of a date (valid time) as the ledger knew
+it at a moment (``known_at``, transaction time), fast on long histories.
+
+Every ``EVERY`` events of an enterprise, the hash tree's catch-up stores its folded
+policy `Facts` (policy-independent) in ``audit_states``, with the bounds needed to
+choose one: the latest CST day and the latest ``recorded_at`` of the events folded so
+far, and the earliest ``recorded_at`` of the events since the previous state. A query
+starts from the latest state that holds only events known at ``known_at`` and occurred
+by ``as_of``, and folds at most the few events after it that qualify: the answer is
+exactly ``evaluate([e for e in events if e.recorded_at <= known_at], as_of)``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import fields
+from datetime import date, datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any
+
+from ledger.aggregates.enterprise import enterprise_id
+from ledger.audit.encoding import event_leaf_hash
+from ledger.dates import today_cst
+from ledger.db import Database, Tx
+from ledger.errors import EnterpriseNotFound
+from ledger.eventlog import LoggedEvent, decode
+from ledger.eventstore import EventLog
+from ledger.policy.credit import Policy
+from ledger.policy.facts import Facts, Record, apply, day_of
+from ledger.uscc import validate_uscc
+
+if TYPE_CHECKING:
+    from ledger.bootstrap import Services
+
+EVERY = 64
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+# States written under another shape of `Facts` are ignored (and rewritten as it goes).
+SHAPE = hashlib.sha256(
+    (",".join(f.name for f in fields(Facts)) + "|" + ",".join(f.name for f in fields(Record)))
+    .encode()
+).hexdigest()[:12]
+
+
+def micros(moment: datetime | str) -> int:
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
+    return (moment.astimezone(timezone.utc) - EPOCH) // timedelta(microseconds=1)
+
+
+class StateStore:
+    """Writes states inside the tree's catch-up transaction; answers time-travel folds."""
+
+    def __init__(self, db: Database, log: EventLog, every: int = EVERY) -> None:
+        self.db = db
+        self.log = log
+        self.every = every
+        pos = "notification_id" if db.postgres else "rowid"
+        self._range = (
+            f"SELECT {pos}, originator_id, originator_version, topic, state FROM stored_events "
+            "WHERE originator_id = ? AND originator_version > ? AND originator_version <= ? "
+            "ORDER BY originator_version"
+        )
+
+    def events(self, tx: Tx, uscc: str, after: int, upto: int | None) -> list[LoggedEvent]:
+        """An enterprise's events with version in ``(after, upto]``."""
+        key = self.log.key(enterprise_id(uscc))
+        rows = tx.all(self._range, (key, after, upto if upto is not None else 2**62))
+        return [decode(*row) for row in rows]
+
+    # -- writing (inside the tree's transaction) ---------------------------------------------
+
+    def record(self, tx: Tx, events: list[LoggedEvent]) -> None:
+        for event in events:
+            if event.version % self.every == 0:
+                self._store(tx, event)
+
+    def _store(self, tx: Tx, event: LoggedEvent) -> None:
+        prev = tx.one(
+            "SELECT version, recorded_max, last_day, facts FROM audit_states "
+            "WHERE uscc = ? AND shape = ? AND version < ? ORDER BY version DESC LIMIT 1",
+            (event.uscc, SHAPE, event.version),
+        )
+        facts: Facts | None = None
+        start, recorded_max, last_day = 0, None, ""
+        if prev is not None:
+            start, recorded_max, last_day = int(prev[0]), int(prev[1]), prev[2]
+            facts = Facts.from_json(json.loads(prev[3]))
+        segment = self.events(tx, event.uscc, start, event.version)
+        recorded = [micros(e.recorded_at) for e in segment]
+        for e in segment:
+            facts = apply(facts, e)
+            last_day = max(last_day, day_of(e.occurred_at))
+        if facts is None:  # never: the segment ends with `event` itself
+            return
+        tx.execute(
+            "INSERT INTO audit_states (uscc, version, position, recorded_min, recorded_max, "
+            "last_day, shape, facts) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                event.uscc, event.version, event.position, min(recorded),
+                max([*recorded, *([recorded_max] if recorded_max is not None else [])]),
+                last_day, SHAPE,
+                json.dumps(facts.to_json(), separators=(",", ":"), ensure_ascii=False),
+            ),
+        )
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def fold(self, tx: Tx, uscc: str, day: str, cut: int | None) -> Facts | None:
+        """The facts of the events recorded by ``cut`` (epoch µs; None: all) that
+        occurred by ``day``, folded as `evaluate` does. Raises EnterpriseNotFound when
+        the enterprise has no event at all."""
+        rows = tx.all(
+            "SELECT version, recorded_min, recorded_max, last_day FROM audit_states "
+            "WHERE uscc = ? AND shape = ? ORDER BY version",
+            (uscc, SHAPE),
+        )
+        chosen = -1
+        for i, (_, _, recorded_max, last_day) in enumerate(rows):
+            if last_day > day or (cut is not None and recorded_max > cut):
+                break  # both bounds only grow with the version
+            chosen = i
+        facts: Facts | None = None
+        after = 0
+        if chosen >= 0:
+            after = int(rows[chosen][0])
+            doc = tx.value(
+                "SELECT facts FROM audit_states WHERE uscc = ? AND version = ?", (uscc, after)
+            )
+            facts = Facts.from_json(json.loads(doc))
+        # Later segments holding an event known by `cut`, then the tail after the last state.
+        ranges: list[tuple[int, int | None]] = [
+            (int(rows[j - 1][0]) if j else 0, int(rows[j][0]))
+            for j in range(chosen + 1, len(rows))
+            if cut is None or int(rows[j][1]) <= cut
+        ]
+        last = int(rows[-1][0]) if rows else 0
+        ranges.append((last, None))
+        seen = bool(rows)
+        for lo, hi in ranges:
+            for event in self.events(tx, uscc, lo, hi):
+                seen = True
+                if cut is not None and micros(event.recorded_at) > cut:
+                    continue
+                if day_of(event.occurred_at) > day:
+                    return facts
+                facts = apply(facts, event)
+        if not seen:
+            raise EnterpriseNotFound(uscc)
+        return facts
+
+
+def iso_day(as_of: date | str | None) -> str:
+    if as_of is None:
+        return today_cst().isoformat()
+    return as_of.isoformat() if isinstance(as_of, date) else date.fromisoformat(as_of).isoformat()
+
+
+def live_policy(services: Services) -> Policy:
+    live = services.projections.live()
+    return services.policy(live.policy if live else services.settings.policy)
+
+
+def standing_known_at(
+    services: Services,
+    uscc: str,
+    as_of: date | str | None = None,
+    known_at: datetime | None = None,
+    policy: Policy | None = None,
+) -> dict[str, Any] | None:
+    """The standing at the end of ``as_of`` (default today, CST) computed only from
+    the events recorded at or before ``known_at`` (default: all), by the live policy.
+    None when the ledger knew of no event of the enterprise by then that occurred by
+    ``as_of``; EnterpriseNotFound when it has no event at all."""
+    uscc = validate_uscc(uscc)
+    day = iso_day(as_of)
+    cut = micros(known_at) if known_at is not None else None
+    with services.db.transaction() as tx:
+        facts = services.audit.states.fold(tx, uscc, day, cut)
+    if facts is None:
+        return None
+    policy = policy or live_policy(services)
+    return {
+        "uscc": facts.uscc,
+        "name": facts.name,
+        "place_type": facts.place_type,
+        "district": facts.district,
+        **policy.standing(facts, day),
+        "version": facts.version,
+        "position": facts.position,
+        "as_of": day,
+        "known_at": known_at.isoformat() if known_at is not None else None,
+        "policy": policy.version,
+    }
+
+
+def events_known_at(
+    services: Services, uscc: str, known_at: datetime | None = None
+) -> list[dict[str, Any]]:
+    """An enterprise's events recorded at or before ``known_at`` (default: all) in
+    version order, each with its leaf hash as the hash tree holds it (computed from
+    the event when the tree has not reached it yet)."""
+    uscc = validate_uscc(uscc)
+    with services.db.transaction() as tx:
+        events = services.log.of_enterprise(tx, uscc)
+        if not events:
+            raise EnterpriseNotFound(uscc)
+        if known_at is not None:
+            cut = micros(known_at)
+            events = [e for e in events if micros(e.recorded_at) <= cut]
+        size = services.audit.tree.size(tx)
+        stored = services.audit.tree.nodes(
+            tx, [(0, e.position - 1) for e in events if e.position <= size]
+        )
+    out = []
+    for e in events:
+        leaf = stored.get((0, e.position - 1)) or event_leaf_hash(e)
+        doc = e.public()
+        doc["leaf_hash"] = leaf.hex()
+        out.append(doc)
+    return out
+

@@ -1,0 +1,136 @@
+"""The log's hash tree, stored and maintained incrementally like a projection.
+
+``audit_nodes`` holds the hash of every perfect subtree (level 0: the leaves), written
+as the log grows: appending leaf ``i`` writes it and the subtrees it completes (two
+rows per leaf on average). ``audit_tree.size`` (the number of log positions hashed) is
+updated in the same transaction as the nodes, under a row lock (PostgreSQL) or the
+database write lock (SQLite), so any number of processes may call ``catch_up`` and
+each event becomes a leaf exactly once. Roots and proofs read O(log n) stored nodes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Protocol, TypeVar
+
+from ledger.audit.encoding import event_leaf_hash
+from ledger.audit.merkle import Frontier, NodeReader, needed_nodes
+from ledger.audit.merkle import root as merkle_root
+from ledger.db import Database, Tx
+from ledger.errors import LedgerError
+from ledger.eventlog import LoggedEvent
+from ledger.eventstore import EventLog
+
+T = TypeVar("T")
+
+
+class TreeError(LedgerError):
+    """The log or the stored tree is not what the tree needs (a gap, a missing node)."""
+
+
+class StateRecorder(Protocol):
+    def record(self, tx: Tx, events: list[LoggedEvent]) -> None: ...
+
+
+class TreeStore:
+    def __init__(
+        self, db: Database, log: EventLog, states: StateRecorder | None = None, batch: int = 2000
+    ) -> None:
+        self.db = db
+        self.log = log
+        self.states = states
+        self.batch = batch
+        self._cached: Frontier | None = None
+        self._lock_sql = "SELECT size FROM audit_tree WHERE id = 1" + (
+            " FOR UPDATE" if db.postgres else ""
+        )
+
+    # -- reading -------------------------------------------------------------------------
+
+    @staticmethod
+    def size(tx: Tx) -> int:
+        return int(tx.value("SELECT size FROM audit_tree WHERE id = 1") or 0)
+
+    @staticmethod
+    def nodes(tx: Tx, keys: Iterable[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+        keys = sorted(set(keys))
+        found: dict[tuple[int, int], bytes] = {}
+        for i in range(0, len(keys), 200):
+            chunk = keys[i : i + 200]
+            values = ",".join("(?, ?)" for _ in chunk)
+            params = [v for key in chunk for v in key]
+            for level, idx, h in tx.all(
+                f"SELECT level, idx, hash FROM audit_nodes WHERE (level, idx) IN (VALUES {values})",
+                params,
+            ):
+                found[(int(level), int(idx))] = bytes(h)
+        return found
+
+    @staticmethod
+    def level_range(tx: Tx, level: int, first: int, last: int) -> dict[int, bytes]:
+        """Stored nodes of one level with index in ``[first, last]``."""
+        return {
+            int(idx): bytes(h)
+            for idx, h in tx.all(
+                "SELECT idx, hash FROM audit_nodes WHERE level = ? AND idx >= ? AND idx <= ?",
+                (level, first, last),
+            )
+        }
+
+    def compute(self, tx: Tx, compute: Callable[[NodeReader], T]) -> T:
+        """Run a tree computation over stored nodes, fetched in one round trip."""
+        found = self.nodes(tx, needed_nodes(compute))
+
+        def node(level: int, index: int) -> bytes:
+            try:
+                return found[(level, index)]
+            except KeyError:
+                raise TreeError(
+                    f"the hash tree has no node at level {level}, index {index}"
+                ) from None
+
+        return compute(node)
+
+    def root(self, tx: Tx, size: int) -> bytes:
+        return self.compute(tx, lambda node: merkle_root(size, node))
+
+    def frontier(self, tx: Tx, size: int) -> Frontier:
+        cached = self._cached
+        if cached is not None and cached.size == size:
+            return cached.copy()
+        return self.compute(tx, lambda node: Frontier.load(size, node))
+
+    # -- following the log -----------------------------------------------------------------
+
+    def catch_up(self, upto: int | None = None) -> int:
+        """Hash what the tree has not seen (up to position ``upto`` when given: a writer
+        waits only for its own events). Returns the number of leaves appended."""
+        applied = 0
+        while True:
+            with self.db.transaction(write=True) as tx:
+                size = int(tx.value(self._lock_sql) or 0)
+                if upto is not None and size >= upto:
+                    return applied
+                events = self.log.read(tx, size, self.batch)
+                if not events:
+                    return applied
+                frontier = self.frontier(tx, size)
+                rows: list[tuple[int, int, bytes]] = []
+                for expected, event in enumerate(events, size + 1):
+                    if event.position != expected:
+                        raise TreeError(
+                            f"log position {expected} is missing (the next stored event "
+                            f"is at {event.position}); the hash tree cannot skip it"
+                        )
+                    rows.extend(frontier.append(event_leaf_hash(event)))
+                tx.many("INSERT INTO audit_nodes (level, idx, hash) VALUES (?, ?, ?)", rows)
+                if self.states is not None:
+                    self.states.record(tx, events)
+                tx.execute("UPDATE audit_tree SET size = ? WHERE id = 1", (frontier.size,))
+            self._cached = frontier.copy()
+            applied += len(events)
+
+    def lag(self) -> tuple[int, int]:
+        """``(tree size, head of the log)`` read together."""
+        with self.db.transaction() as tx:
+            return self.size(tx), self.log.head(tx)
