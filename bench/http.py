@@ -1,0 +1,161 @@
+"""HTTP: the ledger's API against a bare FastAPI app, both served by uvicorn on the
+loopback in this process and driven by one sequential client with keep-alive.
+
+The bare app saves one `eventsourcing` aggregate per POST (a store of the same kind)
+and reads one row by key per GET (from the ledger's own read model table), as in the
+contract's performance targets. The ledger's write returns only once the projections
+include it; its read is a standing as of today.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
+from typing import Any
+
+from eventsourcing.domain import Aggregate
+from pydantic import BaseModel
+
+from bench.commands import library_env
+from bench.common import Result, fresh_store, rate
+from ledger.bootstrap import bootstrap
+from ledger.db import Database
+from ledger.demo import generate, seed_city
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def serving(app: Any) -> Iterator[str]:
+    """Serve ``app`` on 127.0.0.1 in a thread; yields its base URL; stops it after."""
+    import uvicorn
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", access_log=False,
+    ))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the benchmark server did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+
+
+class Licence(Aggregate):
+    def __init__(self, uscc: str, name: str) -> None:
+        self.uscc = uscc
+        self.name = name
+
+
+class LicenceIn(BaseModel):
+    uscc: str
+    name: str
+
+
+def bare_app(library_settings: Any, read_db: Database, set_id: str) -> Any:
+    from eventsourcing.application import Application
+    from fastapi import FastAPI, HTTPException
+
+    store = Application(env=library_env(library_settings))
+    app = FastAPI()
+
+    @app.post("/bare", status_code=201)
+    def write(body: LicenceIn) -> dict[str, Any]:
+        aggregate = Licence(body.uscc, body.name)
+        store.save(aggregate)
+        return {"id": str(aggregate.id), "version": aggregate.version}
+
+    @app.get("/bare/{uscc}")
+    def read(uscc: str) -> dict[str, Any]:
+        with read_db.transaction() as tx:
+            row = tx.one("SELECT uscc, name, place_type, district FROM enterprise_facts "
+                         "WHERE set_id = ? AND uscc = ?", (set_id, uscc))
+        if row is None:
+            raise HTTPException(404)
+        return {"uscc": row[0], "name": row[1], "place_type": row[2], "district": row[3]}
+
+    app.state.store = store
+    return app
+
+
+def timed(calls: list[Any]) -> float:
+    start = time.perf_counter()
+    for call in calls:
+        response = call()
+        if response.status_code >= 400:
+            raise RuntimeError(f"{response.status_code}: {response.text[:300]}")
+    return time.perf_counter() - start
+
+
+def measure(kind: str, writes: int = 300, reads: int = 600) -> list[Result]:
+    import httpx
+
+    from api.app import create_app
+    from ledger.access import ApiKeys
+
+    with fresh_store(kind) as settings, fresh_store(kind) as library_settings:
+        services = bootstrap(settings)
+        seed_city(services, 300, seed=3)
+        _, token = ApiKeys(services.db).create(
+            "bench", ["ledger:write", "credit:read"], rate_limit=1_000_000
+        )
+        with services.db.transaction() as tx:
+            set_id = tx.value("SELECT id FROM projection_sets WHERE state = 'live'")
+            usccs = [r[0] for r in tx.all(
+                "SELECT uscc FROM enterprise_facts WHERE set_id = ?", (set_id,)
+            )]
+        bodies = [
+            {**h.licence, "licensed_at": h.licensed_at.isoformat()}
+            for h in generate(4_242, writes + 20, date(2026, 1, 1))
+        ]
+        headers = {"Authorization": f"Bearer {token}"}
+        results = []
+        try:
+            with serving(create_app(services=services)) as url, httpx.Client(
+                base_url=url, headers=headers, timeout=30
+            ) as client:
+                for body in bodies[:20]:  # warm up
+                    client.post("/v1/enterprises", json=body)
+                write_time = timed([
+                    (lambda b=b: client.post("/v1/enterprises", json=b)) for b in bodies[20:]
+                ])
+                picks = [usccs[i % len(usccs)] for i in range(reads)]
+                read_time = timed([
+                    (lambda u=u: client.get(f"/v1/enterprises/{u}/standing")) for u in picks
+                ])
+            bare = bare_app(library_settings, services.db, set_id)
+            with serving(bare) as url, httpx.Client(base_url=url, timeout=30) as client:
+                for i in range(20):
+                    client.post("/bare", json={"uscc": f"warm{i}", "name": "warm up"})
+                bare_write = timed([
+                    (lambda b=b: client.post("/bare", json={"uscc": b["uscc"], "name": b["name"]}))
+                    for b in bodies[20:]
+                ])
+                bare_read = timed([(lambda u=u: client.get(f"/bare/{u}")) for u in picks])
+            bare.state.store.close()
+        finally:
+            services.close()
+        results.append(Result("HTTP write (licence)", kind, rate(writes, write_time),
+                              rate(writes, bare_write), "req/s",
+                              note="1 sequential client; baseline: bare FastAPI saving one "
+                                   "aggregate"))
+        results.append(Result("HTTP standing read", kind, rate(reads, read_time),
+                              rate(reads, bare_read), "req/s",
+                              note="1 sequential client; baseline: bare FastAPI reading one "
+                                   "row by key"))
+        return results
