@@ -1,0 +1,630 @@
+"""The HTML pages served beside the API.
+
+Public, no key: ``/`` (search), ``/enterprises/{uscc}``, ``/lists/reward``,
+``/lists/punishment`` and the commitment page behind a letter's QR code,
+``/commit/{token}``, whose signed token is its only credential. For regulators (a
+``ledger:write`` key as Bearer, or signed in at ``/signin``): ``/letters/{uscc}`` and
+``/supervision``. Reads are the projections' query functions; the one write (a
+commitment) goes through the application. Errors are HTML pages, never a 500.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import segno
+from fastapi import APIRouter, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
+from fastapi.templating import Jinja2Templates
+from starlette.responses import RedirectResponse, Response
+
+from api import page_auth as auth
+from ledger import letters
+from ledger.aggregates.enterprise import PLACE_TYPES
+from ledger.bootstrap import Services
+from ledger.dates import CST, today_cst
+from ledger.errors import EnterpriseNotFound, InvalidInput, RuleViolation, VersionConflict
+from ledger.eventlog import LoggedEvent
+from ledger.projections import queries
+from ledger.uscc import validate_uscc
+
+TEMPLATES = Jinja2Templates(directory=str(Path(__file__).resolve().parent / "templates"))
+PAGE_LIMIT = 50
+SEARCH_LIMIT = 50
+MAX_QUERY = 100
+
+STATUS_LABELS = {
+    "licensed": ("已领照，待承诺", "Licensed, no commitment yet"),
+    "committed": ("已承诺，待核查", "Committed, awaiting verification"),
+    "compliant": ("符合条件", "Compliant"),
+    "rectifying": ("限期整改中", "Rectifying"),
+    "overdue": ("逾期未整改", "Rectification overdue"),
+    "banned": ("已取缔", "Banned"),
+}
+CLASS_LABELS = {
+    "A": ("守信激励", "Trustworthy: on the reward list"),
+    "B": ("良好", "Good: no adverse record"),
+    "C": ("警示", "Warning: general adverse record"),
+    "D": ("失信", "Untrustworthy: serious adverse record"),
+}
+RECORD_LABELS = {
+    "rectification_overdue": ("逾期未整改", "Rectification overdue"),
+    "banned": ("取缔", "Operation banned"),
+}
+SEVERITY_LABELS = {"general": ("一般", "General"), "serious": ("严重", "Serious")}
+DUE_LABELS = {
+    "verification": ("首次现场核查", "First on-site verification"),
+    "rectification": ("整改期限", "Rectification deadline"),
+}
+TOKEN_STATUS = {"malformed": 400, "signature": 403, "expired": 410}
+
+
+class PageError(Exception):
+    """Shown as an error page with this status."""
+
+    def __init__(self, status: int, title: str, detail: str) -> None:
+        self.status = status
+        self.title = title
+        self.detail = detail
+        super().__init__(detail)
+
+
+# -- the error boundary -------------------------------------------------------------------
+
+
+class PageRoute(APIRoute):
+    """Every page's failures become HTML pages (sign-in redirect, 401/403, 4xx)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def route(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except auth.SignInRequired:
+                if auth.wants_html(request):
+                    query = request.url.query
+                    target = request.url.path + (f"?{query}" if query else "")
+                    return RedirectResponse(
+                        "/signin?" + urlencode({"next": target}), status_code=303
+                    )
+                return error_page(
+                    request, 401, "Sign-in required 需要登录",
+                    "This page is for regulators: send 'Authorization: Bearer <key>' with a "
+                    "ledger:write key, or sign in at /signin.",
+                    headers={"WWW-Authenticate": 'Bearer realm="ledger"'},
+                )
+            except auth.Forbidden as e:
+                headers = {"WWW-Authenticate": 'Bearer realm="ledger"'} if e.status == 401 else None
+                title = "Not signed in 未登录" if e.status == 401 else "Forbidden 无权访问"
+                return error_page(request, e.status, title, e.detail, headers=headers)
+            except PageError as e:
+                return error_page(request, e.status, e.title, e.detail)
+            except InvalidInput as e:
+                return error_page(request, 422, "Invalid input 输入有误", str(e))
+            except RequestValidationError as e:
+                fields = "; ".join(
+                    f"{'.'.join(str(p) for p in err.get('loc', ())[1:])}: {err.get('msg')}"
+                    for err in e.errors()
+                )
+                return error_page(request, 422, "Invalid input 输入有误", fields)
+            except EnterpriseNotFound as e:
+                return error_page(
+                    request, 404, "Not found 未找到", f"No enterprise with USCC {e.uscc}."
+                )
+
+        return route
+
+
+router = APIRouter(route_class=PageRoute, include_in_schema=False, tags=["pages"])
+
+
+# -- helpers -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PageServices:
+    services: Services
+    secret: bytes
+    config: letters.LetterConfig
+
+    def now(self) -> datetime:
+        return self.services.ledger.clock()
+
+    def today(self) -> str:
+        return today_cst(self.now()).isoformat()
+
+
+def services_of(request: Request) -> Services:
+    state = getattr(request.app.state, "api", None)  # api.deps.ApiState, set at start-up
+    if state is None:
+        raise PageError(503, "Starting 正在启动", "The ledger is starting; retry shortly.")
+    return state.services  # type: ignore[no-any-return]
+
+
+def page_services(request: Request) -> PageServices:
+    """The services, the HMAC secret and the letter configuration (read once per app)."""
+    services = services_of(request)
+    cached = getattr(request.app.state, "pages", None)
+    if cached is None or cached.services is not services:
+        settings = services.settings
+        cached = PageServices(
+            services,
+            letters.secret_key(services.db, settings.secret_key),
+            letters.load_config(settings.letter_conditions),
+        )
+        request.app.state.pages = cached
+    return cached
+
+
+def label(pair: tuple[str, str] | None, fallback: str = "") -> str:
+    return pair[1] if pair else fallback
+
+
+TEMPLATES.env.globals.update(
+    STATUS_LABELS=STATUS_LABELS,
+    CLASS_LABELS=CLASS_LABELS,
+    RECORD_LABELS=RECORD_LABELS,
+    SEVERITY_LABELS=SEVERITY_LABELS,
+    DUE_LABELS=DUE_LABELS,
+    PLACE_TYPE_LABELS=letters.PLACE_TYPE_LABELS,
+    DISTRICTS=letters.DISTRICTS,
+    district_label=letters.district_label,
+)
+
+
+def render(
+    request: Request, template: str, status: int = 200, headers: dict[str, str] | None = None,
+    **context: Any,
+) -> Response:
+    context.setdefault("regulator", None)
+    response = TEMPLATES.TemplateResponse(
+        request, template, context, status_code=status, headers=headers
+    )
+    response.headers.setdefault("Cache-Control", "no-store")
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    return response
+
+
+def error_page(
+    request: Request, status: int, title: str, detail: str,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    return render(
+        request, "error.html", status=status, headers=headers, title=title, detail=detail,
+        status_code=status,
+    )
+
+
+def day_param(value: str | None, default: str, field: str = "as_of") -> str:
+    if value is None or value == "":
+        return default
+    return queries.check_day(value, field)
+
+
+def limit_param(value: str | None, default: int = PAGE_LIMIT) -> int:
+    if value is None or value == "":
+        return default
+    if not value.isdigit() or not 1 <= int(value) <= queries.MAX_LIMIT:
+        raise InvalidInput(
+            "limit", "range", f"limit: must be an integer from 1 to {queries.MAX_LIMIT}"
+        )
+    return int(value)
+
+
+def place_type_param(value: str | None) -> str | None:
+    if value is None or value == "":
+        return None
+    if value not in PLACE_TYPES:
+        raise InvalidInput(
+            "place_type", "unknown", f"place_type: must be one of {', '.join(PLACE_TYPES)}"
+        )
+    return value
+
+
+def district_param(value: str | None) -> str | None:
+    if value is None or value == "":
+        return None
+    if not (len(value) == 6 and value.isdigit()):
+        raise InvalidInput("district", "format", "district: must be a 6-digit division code")
+    return value
+
+
+def uscc_param(value: str) -> str:
+    return validate_uscc(value.strip())
+
+
+def query_string(**params: Any) -> str:
+    return urlencode({k: v for k, v in params.items() if v not in (None, "")})
+
+
+# -- public: search ----------------------------------------------------------------------
+
+
+@router.get("/", name="home")
+def home(request: Request, q: str | None = None) -> Response:
+    ps = page_services(request)
+    q = (q or "").strip()
+    if len(q) > MAX_QUERY:
+        raise InvalidInput("q", "too_long", f"q: at most {MAX_QUERY} characters")
+    results: list[dict[str, Any]] | None = None
+    if q:
+        with ps.services.db.transaction() as tx:
+            results = queries.search(tx, q, SEARCH_LIMIT + 1)
+    more = results is not None and len(results) > SEARCH_LIMIT
+    return render(
+        request, "home.html", q=q, results=results[:SEARCH_LIMIT] if results else results,
+        more=more, today=ps.today(),
+    )
+
+
+# -- public: one enterprise --------------------------------------------------------------
+
+
+def public_event(event: LoggedEvent) -> dict[str, Any]:
+    """One event as the public may see it: what happened, never who (no personal data)."""
+    d = event.data
+    detail = ""
+    if event.type == "Licensed":
+        title = ("取得营业执照", "Business licence issued")
+    elif event.type == "Committed":
+        title = ("提交告知承诺书", "Commitment letter submitted")
+        detail = "by QR code 扫码" if d.get("channel") == "qr" else "at the counter 窗口"
+    elif event.type == "Inspected":
+        title = ("现场核查", "On-site inspection")
+        outcomes = {"compliant": "compliant 符合", "rectify": "rectification ordered 限期整改",
+                    "ban": "conditions not met 不符合"}
+        outcome = outcomes.get(d.get("outcome", ""), d.get("outcome", ""))
+        detail = f"score {d.get('score')}, {outcome}"
+        if d.get("rectification_deadline"):
+            detail += f", deadline {d['rectification_deadline']}"
+    elif event.type == "Rectified":
+        title = ("整改验收通过", "Rectification verified")
+    elif event.type == "Banned":
+        title = ("依法取缔", "Operation banned")
+        detail = d.get("reason", "")
+        if d.get("decision_no"):
+            detail += f" ({d['decision_no']})"
+    elif event.type == "CreditRepaired":
+        title = ("信用修复", "Credit repaired")
+        detail = f"record {d.get('record', '')}"
+    else:
+        title = (event.type, event.type)
+    return {"on": event.occurred_on, "title": title, "detail": detail}
+
+
+@router.get("/enterprises/{uscc}", name="enterprise")
+def enterprise(request: Request, uscc: str, as_of: str | None = None) -> Response:
+    ps = page_services(request)
+    code = uscc_param(uscc)
+    day = day_param(as_of, ps.today())
+    with ps.services.db.transaction() as tx:
+        standing = queries.standing(tx, code, day)
+        events = ps.services.log.of_enterprise(tx, code) if standing is not None else []
+    if standing is None:
+        raise PageError(
+            404, "Not found 未找到",
+            f"No enterprise with USCC {code} is in the ledger"
+            + (f" on {day}." if as_of else "."),
+        )
+    standing.pop("legal_representative", None)  # public page: no personal data
+    history = [public_event(e) for e in events if e.occurred_on <= day]
+    return render(
+        request, "enterprise.html", s=standing, history=list(reversed(history)), as_of=day,
+        today=ps.today(),
+    )
+
+
+# -- public: the joint lists -------------------------------------------------------------
+
+
+def joint_list(request: Request, which: str) -> Response:
+    ps = page_services(request)
+    params = request.query_params
+    day = day_param(params.get("as_of"), ps.today())
+    place_type = place_type_param(params.get("place_type"))
+    district = district_param(params.get("district"))
+    limit = limit_param(params.get("limit"))
+    cursor = params.get("cursor") or None
+    lister = queries.reward_list if which == "reward" else queries.punishment_list
+    with ps.services.db.transaction() as tx:
+        items, next_cursor = lister(tx, day, place_type, district, limit, cursor)
+    filters = {"as_of": params.get("as_of"), "place_type": place_type, "district": district,
+               "limit": params.get("limit")}
+    next_url = (
+        f"{request.url.path}?{query_string(**filters, cursor=next_cursor)}" if next_cursor else None
+    )
+    first_url = f"{request.url.path}?{query_string(**filters)}" if cursor else None
+    return render(
+        request, f"list_{which}.html", items=items, as_of=day, place_type=place_type,
+        district=district, next_url=next_url, first_url=first_url, which=which,
+        today=ps.today(),
+    )
+
+
+@router.get("/lists/reward", name="reward_list")
+def reward(request: Request) -> Response:
+    return joint_list(request, "reward")
+
+
+@router.get("/lists/punishment", name="punishment_list")
+def punishment(request: Request) -> Response:
+    return joint_list(request, "punishment")
+
+
+# -- regulators: sign-in -----------------------------------------------------------------
+
+
+def signin_form(
+    request: Request, ps: PageServices, next_url: str, error: str | None = None,
+    status: int = 200,
+) -> Response:
+    value, fresh = auth.csrf_cookie(request)
+    response = render(
+        request, "signin.html", status=status, next=next_url, error=error,
+        csrf=auth.form_token(ps.secret, "signin:" + value),
+    )
+    if fresh:
+        auth.set_cookie(response, auth.CSRF_COOKIE, value, None)
+    return response
+
+
+@router.get("/signin", name="signin")
+def signin(request: Request, next: str | None = None) -> Response:
+    return signin_form(request, page_services(request), auth.safe_next(next))
+
+
+@router.post("/signin")
+async def signin_post(request: Request) -> Response:
+    ps = page_services(request)
+    form = await request.form()
+    next_url = auth.safe_next(form.get("next"))
+    cookie = request.cookies.get(auth.CSRF_COOKIE)
+    if not cookie or not auth.form_token_ok(ps.secret, "signin:" + cookie, form.get("csrf_token")):
+        return signin_form(
+            request, ps, next_url, "The form expired or was not sent from this site. "
+            "Please try again. 表单已失效，请重试。", status=403,
+        )
+    raw = form.get("api_key")
+    try:
+        name = auth.check_key(ps.services.db, raw.strip() if isinstance(raw, str) else "")
+    except auth.Forbidden as e:
+        return signin_form(request, ps, next_url, e.detail, status=e.status)
+    cookie_value = auth.open_session(ps.services.db, ps.secret, name, ps.now())
+    response = RedirectResponse(next_url, status_code=303)
+    auth.set_cookie(response, auth.SESSION_COOKIE, cookie_value, auth.SESSION_HOURS * 3600)
+    return response
+
+
+@router.post("/signout", name="signout")
+async def signout(request: Request) -> Response:
+    ps = page_services(request)
+    form = await request.form()
+    sid = auth.session_id(ps.secret, request.cookies.get(auth.SESSION_COOKIE))
+    if sid is not None:
+        if not auth.form_token_ok(ps.secret, "signout:" + sid, form.get("csrf_token")):
+            raise PageError(403, "Forbidden 无权访问", "The sign-out form was not sent from "
+                            "this site. Please sign out from the page's own button.")
+        auth.close_session(ps.services.db, sid)
+    response = RedirectResponse("/", status_code=303)
+    response.delete_cookie(
+        auth.SESSION_COOKIE, path="/", secure=True, httponly=True, samesite="lax"
+    )
+    return response
+
+
+def regulator_context(ps: PageServices, who: auth.Regulator) -> dict[str, Any]:
+    csrf = auth.form_token(ps.secret, "signout:" + who.session_id) if who.session_id else None
+    return {"regulator": who, "signout_csrf": csrf}
+
+
+# -- regulators: the letter --------------------------------------------------------------
+
+
+def enterprise_events(ps: PageServices, code: str) -> list[LoggedEvent]:
+    with ps.services.db.transaction() as tx:
+        events = ps.services.log.of_enterprise(tx, code)
+    if not events:
+        raise EnterpriseNotFound(code)
+    return events
+
+
+def licence_of(events: list[LoggedEvent]) -> dict[str, Any]:
+    return {"uscc": events[0].uscc, **events[0].data}
+
+
+def qr_png(link: str) -> str:
+    return str(segno.make(link, error="m", micro=False).png_data_uri(scale=8, border=4))
+
+
+@router.get("/letters/{uscc}", name="letter")
+def letter(request: Request, uscc: str) -> Response:
+    ps = page_services(request)
+    who = auth.regulator(request, ps.services.db, ps.secret, ps.now())
+    code = uscc_param(uscc)
+    events = enterprise_events(ps, code)
+    if any(e.type == "Banned" for e in events):
+        raise PageError(
+            409, "No letter for a banned enterprise 已取缔，不能出具承诺书",
+            f"Enterprise {code} is banned: a ban is terminal, so no commitment can be made.",
+        )
+    now = ps.now()
+    expires_at = letters.expiry(now, ps.services.settings.letter_token_days)
+    doc = letters.compose(
+        licence_of(events), events[-1].version, now, expires_at, ps.config,
+        ps.services.settings.verification_days, with_personal_data=True,
+    )
+    token = letters.sign_token(ps.secret, code, doc.version, expires_at)
+    link = letters.commit_link(ps.services.settings.public_url, token)
+    renewed = any(e.type == "Committed" for e in events)
+    return render(
+        request, "letter.html", letter=doc, link=link, qr=qr_png(link), renewed=renewed,
+        **regulator_context(ps, who),
+    )
+
+
+# -- regulators: the supervision queue ---------------------------------------------------
+
+
+@router.get("/supervision", name="supervision")
+def supervision(request: Request) -> Response:
+    ps = page_services(request)
+    who = auth.regulator(request, ps.services.db, ps.secret, ps.now())
+    params = request.query_params
+    horizon_raw = params.get("horizon")
+    if horizon_raw in (None, ""):
+        horizon = ps.services.settings.queue_horizon_days
+    elif horizon_raw.isdigit() and int(horizon_raw) <= 3660:
+        horizon = int(horizon_raw)
+    else:
+        raise InvalidInput("horizon", "range", "horizon: must be a whole number of days (0-3660)")
+    limit = limit_param(params.get("limit"))
+    cursor = params.get("cursor") or None
+    today = ps.today()
+    with ps.services.db.transaction() as tx:
+        items, next_cursor = queries.supervision_queue(tx, today, horizon, limit, cursor)
+    keep = {"horizon": horizon_raw, "limit": params.get("limit")}
+    next_url = f"/supervision?{query_string(**keep, cursor=next_cursor)}" if next_cursor else None
+    return render(
+        request, "supervision.html", items=items, today=today, horizon=horizon,
+        next_url=next_url, first_url=f"/supervision?{query_string(**keep)}" if cursor else None,
+        **regulator_context(ps, who),
+    )
+
+
+# -- public: the commitment page behind the QR code --------------------------------------
+
+
+@dataclass
+class Claimed:
+    claim: letters.LetterClaim
+    letter: letters.Letter
+    events: list[LoggedEvent]
+
+
+def claimed_letter(ps: PageServices, token: str) -> Claimed:
+    """The letter a link grants, still unused; a clear 4xx otherwise (nothing stored)."""
+    now = ps.now()
+    try:
+        claim = letters.verify_token(ps.secret, token, now)
+    except letters.BadToken as e:
+        raise PageError(
+            TOKEN_STATUS[e.reason], "This link cannot be used 链接无效", str(e)
+        ) from None
+    events = enterprise_events(ps, claim.uscc)
+    used = next(
+        (e for e in events if e.type == "Committed" and e.data.get("letter_id") == claim.letter_id),
+        None,
+    )
+    if used is not None:
+        raise PageError(
+            409, "Already submitted 已提交",
+            f"The commitment for letter {claim.letter_id} was already recorded on "
+            f"{used.occurred_on}. A letter can be used once; ask the regulator for a new "
+            "letter if you need to commit again.",
+        )
+    if any(e.type == "Banned" for e in events):
+        raise PageError(
+            409, "Commitment not possible 不能承诺",
+            f"Enterprise {claim.uscc} is banned, so no commitment can be recorded.",
+        )
+    if claim.version > events[-1].version:
+        raise PageError(403, "This link cannot be used 链接无效", "This link names a letter "
+                        "that was never issued.")
+    doc = letters.compose(
+        licence_of(events), claim.version, now, claim.expires_at, ps.config,
+        ps.services.settings.verification_days,
+    )
+    return Claimed(claim, doc, events)
+
+
+def commit_form(
+    request: Request, ps: PageServices, token: str, claimed: Claimed,
+    errors: dict[str, str] | None = None, signatory: str = "", acked: set[str] | None = None,
+    status: int = 200,
+) -> Response:
+    return render(
+        request, "commit.html", status=status, letter=claimed.letter, token=token,
+        csrf=auth.form_token(ps.secret, "commit:" + token), errors=errors or {},
+        signatory=signatory, acked=acked or set(),
+    )
+
+
+@router.get("/commit/{token}", name="commit")
+def commit_page(request: Request, token: str) -> Response:
+    ps = page_services(request)
+    return commit_form(request, ps, token, claimed_letter(ps, token))
+
+
+@router.post("/commit/{token}")
+async def commit_post(request: Request, token: str) -> Response:
+    ps = page_services(request)
+    form = await request.form()
+    # the checks and the write are blocking work: run them off the event loop
+    from starlette.concurrency import run_in_threadpool
+
+    return await run_in_threadpool(record_commitment, request, ps, token, form)
+
+
+def record_commitment(request: Request, ps: PageServices, token: str, form: Any) -> Response:
+    claimed = claimed_letter(ps, token)
+    if not auth.form_token_ok(ps.secret, "commit:" + token, form.get("csrf_token")):
+        raise PageError(403, "Forbidden 无权访问", "The form was not sent from this page. "
+                        "Please open the link again and submit the form there.")
+    raw_signatory = form.get("signatory")
+    signatory = raw_signatory.strip() if isinstance(raw_signatory, str) else ""
+    acked = {v for v in form.getlist("ack") if isinstance(v, str)}
+    conditions = claimed.letter.conditions
+    errors: dict[str, str] = {}
+    if not signatory:
+        errors["signatory"] = "Enter the name of the person signing. 请填写签署人姓名。"
+    elif len(signatory) > 100:
+        errors["signatory"] = "At most 100 characters. 不超过100个字符。"
+    missing = [c for c in conditions if c.code not in acked]
+    if missing:
+        errors["ack"] = (
+            f"Confirm each condition ({len(missing)} not confirmed). 请逐条确认承诺条件。"
+        )
+    if form.get("ack_legal") != "yes":
+        errors["ack_legal"] = "Confirm the clause on false commitments. 请确认法律责任条款。"
+    if errors:
+        return commit_form(request, ps, token, claimed, errors, signatory, acked, status=422)
+    for _ in range(3):
+        try:
+            written = ps.services.ledger.commit(
+                claimed.claim.uscc,
+                committed_at=ps.now(),
+                signatory=signatory,
+                letter_id=claimed.claim.letter_id,
+                channel="qr",
+                conditions=[c.as_recorded() for c in conditions],
+                expected_version=claimed.events[-1].version,
+            )
+            break
+        except VersionConflict:
+            claimed = claimed_letter(ps, token)  # someone wrote first: check again
+        except RuleViolation as e:
+            raise PageError(409, "Commitment not possible 不能承诺", e.detail) from None
+        except InvalidInput as e:
+            return commit_form(
+                request, ps, token, claimed, {"signatory": str(e)}, signatory, acked, status=422
+            )
+    else:
+        raise PageError(409, "Please try again 请重试", "The enterprise's record changed while "
+                        "the commitment was being saved. Open the link again.")
+    with ps.services.db.transaction() as tx:
+        standing = queries.standing(tx, claimed.claim.uscc, ps.today())
+    committed_at = datetime.fromisoformat(written.events[-1].occurred_at).astimezone(CST)
+    return render(
+        request, "committed.html", letter=claimed.letter, written=written, standing=standing,
+        committed_at=committed_at.strftime("%Y-%m-%d %H:%M"),
+    )
+
