@@ -78,6 +78,7 @@ def run_threads(work: list[Callable[[], None]], writers: int) -> float:
 
 def library_env(settings: Settings) -> dict[str, str]:
     env = settings.eventsourcing_env()
+    env.pop("APPLICATION_RECORDER_TOPIC", None)  # the library's own recorder, as it comes
     if settings.is_postgres:
         env["PERSISTENCE_MODULE"] = "eventsourcing.postgres"  # the library's own recorder
     return env

@@ -21,6 +21,9 @@ class Settings(BaseSettings):
         description="PostgreSQL schema for all tables (default: public)",
     )
     pool_size: int = Field(10, gt=0, description="PostgreSQL connections per process")
+    group_commit: bool = Field(
+        True, description="write saves that arrive together in one transaction (group commit)"
+    )
     rate_limit: float = Field(1000.0, gt=0, description="default requests/second per API key")
     verification_days: int = Field(60, gt=0, description="days from commitment to first check")
     queue_horizon_days: int = Field(14, ge=0, description="supervision queue: due within N days")
@@ -59,12 +62,15 @@ class Settings(BaseSettings):
     def eventsourcing_env(self) -> dict[str, str]:
         """The event store's own environment variables, mapped in this one place."""
         if not self.is_postgres:
-            return {
+            env = {
                 "PERSISTENCE_MODULE": "eventsourcing.sqlite",
                 "SQLITE_DBNAME": self.sqlite_path,
                 "SQLITE_LOCK_TIMEOUT": "30",
                 "CREATE_TABLE": "true",
             }
+            if self.group_commit:
+                env["APPLICATION_RECORDER_TOPIC"] = "ledger.groupcommit:GroupCommitSQLiteRecorder"
+            return env
         url = urlsplit(self.postgres_conninfo)
         env = {
             "PERSISTENCE_MODULE": "ledger.gapless:GaplessPostgresFactory",
@@ -80,4 +86,6 @@ class Settings(BaseSettings):
         }
         if self.database_schema:
             env["POSTGRES_SCHEMA"] = self.database_schema
+        if self.group_commit:
+            env["APPLICATION_RECORDER_TOPIC"] = "ledger.groupcommit:GroupCommitPostgresRecorder"
         return env
