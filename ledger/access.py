@@ -179,7 +179,7 @@ class RateLimiter:
         with self._lock:
             now = self.clock()
             tokens, last = self._buckets.get(name, (capacity, now))
-            tokens = min(capacity, tokens + (now - last) * rate)
+            tokens = min(capacity, tokens + max(now - last, 0.0) * rate)
             if tokens >= 1.0:
                 self._buckets[name] = (tokens - 1.0, now)
                 return 0.0

@@ -10,7 +10,7 @@ import json
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
@@ -233,6 +233,15 @@ STANDING_HEADERS = {
 }
 
 
+def known_at_scope(request: Request, key: ReadKey) -> None:
+    """known_at needs audit:read: checked with the key, before any parameter."""
+    if "known_at" in request.query_params and not key.has("audit:read"):
+        raise ApiProblem(
+            403, "forbidden", f"known_at needs the scope audit:read, which API key "
+            f"{key.name!r} lacks", required_scope="audit:read",
+        )
+
+
 @router.get(
     "/{uscc}/standing",
     response_model=Standing,
@@ -243,6 +252,7 @@ STANDING_HEADERS = {
 def get_standing(
     request: Request,
     key: ReadKey,
+    _scope: Annotated[None, Depends(known_at_scope)],
     state: StateDep,
     uscc: UsccPath,
     as_of: AsOf = None,
@@ -258,11 +268,6 @@ def get_standing(
 ) -> Response:
     """Status, credit class, hygiene grade, list membership and active records at the end
     of `as_of` (China Standard Time). Personal data only for keys with audit:read."""
-    if known_at is not None and not key.has("audit:read"):
-        raise ApiProblem(
-            403, "forbidden", f"known_at needs the scope audit:read, which API key "
-            f"{key.name!r} lacks", required_scope="audit:read",
-        )
     code = path_uscc(uscc)
     read_subjects(request, code)
     day = query_day(as_of, "as_of", state.today())
