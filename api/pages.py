@@ -256,13 +256,17 @@ def home(request: Request, q: str | None = None) -> Response:
     if len(q) > MAX_QUERY:
         raise InvalidInput("q", "too_long", f"q: at most {MAX_QUERY} characters")
     results: list[dict[str, Any]] | None = None
+    standings: dict[str, dict[str, Any]] = {}
+    more = False
     if q:
         with ps.services.db.transaction() as tx:
             results = queries.search(tx, q, SEARCH_LIMIT + 1)
-    more = results is not None and len(results) > SEARCH_LIMIT
+            more = len(results) > SEARCH_LIMIT
+            results = results[:SEARCH_LIMIT]
+            standings = queries.standings(tx, [r["uscc"] for r in results], ps.today())
     return render(
-        request, "home.html", q=q, results=results[:SEARCH_LIMIT] if results else results,
-        more=more, today=ps.today(),
+        request, "home.html", q=q, results=results, standings=standings, more=more,
+        today=ps.today(),
     )
 
 

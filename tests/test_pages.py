@@ -176,6 +176,7 @@ def test_search_finds_enterprises_by_part_of_their_name(client, services):
     page = html_of(client.get("/", params={"q": "snow lotus"}))
     assert "Harbin Snow Lotus Bathhouse" in page and f'href="/enterprises/{uscc}"' in page
     assert "Golden Scissors" not in page
+    assert "Class B" in page and "Licensed, no commitment yet" in page  # its standing today
 
 
 def test_search_finds_an_enterprise_by_its_uscc(client, services):
