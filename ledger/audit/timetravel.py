@@ -4,10 +4,15 @@ it at a moment (``known_at``, transaction time), fast on long histories.
 Every ``EVERY`` events of an enterprise, the hash tree's catch-up stores its folded
 policy `Facts` (policy-independent) in ``audit_states``, with the bounds needed to
 choose one: the latest CST day and the latest ``recorded_at`` of the events folded so
-far, and the earliest ``recorded_at`` of the events since the previous state. A query
+far. A query
 starts from the latest state that holds only events known at ``known_at`` and occurred
-by ``as_of``, and folds at most the few events after it that qualify: the answer is
-exactly ``evaluate([e for e in events if e.recorded_at <= known_at], as_of)``.
+by ``as_of``, and folds the few events after it that qualify: the answer is exactly
+``evaluate(known(events, known_at), as_of)``.
+
+"Known at" a moment: an enterprise's events in version order up to the first one
+recorded after that moment. With a clock that never steps back this is every event
+with ``recorded_at <= known_at``; if one did, a later version is still never known
+before an earlier one.
 """
 
 from __future__ import annotations
@@ -106,17 +111,17 @@ class StateStore:
     # -- reading -----------------------------------------------------------------------------
 
     def fold(self, tx: Tx, uscc: str, day: str, cut: int | None) -> Facts | None:
-        """The facts of the events recorded by ``cut`` (epoch µs; None: all) that
-        occurred by ``day``, folded as `evaluate` does. Raises EnterpriseNotFound when
-        the enterprise has no event at all."""
+        """The facts of the events known at ``cut`` (epoch µs; None: all) that occurred
+        by ``day``, folded as `evaluate` does. Raises EnterpriseNotFound when the
+        enterprise has no event at all."""
         rows = tx.all(
-            "SELECT version, recorded_min, recorded_max, last_day FROM audit_states "
+            "SELECT version, recorded_max, last_day FROM audit_states "
             "WHERE uscc = ? AND shape = ? ORDER BY version",
             (uscc, SHAPE),
         )
         chosen = -1
-        for i, (_, _, recorded_max, last_day) in enumerate(rows):
-            if last_day > day or (cut is not None and recorded_max > cut):
+        for i, (_, recorded_max, last_day) in enumerate(rows):
+            if last_day > day or (cut is not None and int(recorded_max) > cut):
                 break  # both bounds only grow with the version
             chosen = i
         facts: Facts | None = None
@@ -127,26 +132,31 @@ class StateStore:
                 "SELECT facts FROM audit_states WHERE uscc = ? AND version = ?", (uscc, after)
             )
             facts = Facts.from_json(json.loads(doc))
-        # Later segments holding an event known by `cut`, then the tail after the last state.
-        ranges: list[tuple[int, int | None]] = [
-            (int(rows[j - 1][0]) if j else 0, int(rows[j][0]))
-            for j in range(chosen + 1, len(rows))
-            if cut is None or int(rows[j][1]) <= cut
-        ]
-        last = int(rows[-1][0]) if rows else 0
-        ranges.append((last, None))
-        seen = bool(rows)
-        for lo, hi in ranges:
-            for event in self.events(tx, uscc, lo, hi):
-                seen = True
-                if cut is not None and micros(event.recorded_at) > cut:
-                    continue
-                if day_of(event.occurred_at) > day:
-                    return facts
-                facts = apply(facts, event)
-        if not seen:
+        # The first event past `cut` or `day` lies at or before the next state.
+        upto = int(rows[chosen + 1][0]) if chosen + 1 < len(rows) else None
+        events = self.events(tx, uscc, after, upto)
+        if not events and not rows:
             raise EnterpriseNotFound(uscc)
+        for event in events:
+            if cut is not None and micros(event.recorded_at) > cut:
+                break
+            if day_of(event.occurred_at) > day:
+                break
+            facts = apply(facts, event)
         return facts
+
+
+def known(events: list[LoggedEvent], known_at: datetime | None) -> list[LoggedEvent]:
+    """The events the ledger knew at ``known_at``: an enterprise's events in version
+    order up to the first one recorded after it (a later version is only ever known
+    after the earlier ones, even if a clock stepped back between them)."""
+    if known_at is None:
+        return events
+    cut = micros(known_at)
+    for i, event in enumerate(events):
+        if micros(event.recorded_at) > cut:
+            return events[:i]
+    return events
 
 
 def iso_day(as_of: date | str | None) -> str:
@@ -204,9 +214,7 @@ def events_known_at(
         events = services.log.of_enterprise(tx, uscc)
         if not events:
             raise EnterpriseNotFound(uscc)
-        if known_at is not None:
-            cut = micros(known_at)
-            events = [e for e in events if micros(e.recorded_at) <= cut]
+        events = known(events, known_at)
         size = services.audit.tree.size(tx)
         stored = services.audit.tree.nodes(
             tx, [(0, e.position - 1) for e in events if e.position <= size]
