@@ -3,13 +3,32 @@ credit policy. Pure: no I/O, no clock; serialisable so projections can keep it."
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from functools import lru_cache
+from typing import Any, Protocol
 
 from ledger.dates import cst_date
-from ledger.eventlog import LoggedEvent
 from ledger.records import BANNED, RECTIFICATION_OVERDUE, overdue_since, record_id
+
+
+class Event(Protocol):
+    """What the fold reads of an event: a `LoggedEvent`, or a lighter record with the
+    same fields that a rebuild decodes straight from the stored rows."""
+
+    @property
+    def position(self) -> int: ...
+    @property
+    def uscc(self) -> str: ...
+    @property
+    def type(self) -> str: ...
+    @property
+    def version(self) -> int: ...
+    @property
+    def occurred_at(self) -> str: ...
+    @property
+    def data(self) -> dict[str, Any]: ...
 
 
 @dataclass
@@ -70,11 +89,14 @@ class Facts:
 
 
 def day_of(moment: str) -> str:
-    """The CST calendar day of an ISO timestamp with offset."""
+    """The CST calendar day of an ISO timestamp with offset (the ledger stores
+    ``isoformat()`` text, so a +08:00 moment carries its CST day in front)."""
+    if moment.endswith("+08:00") and moment[10:11] == "T":
+        return moment[:10]
     return cst_date(datetime.fromisoformat(moment)).isoformat()
 
 
-def start(event: LoggedEvent, day: str | None = None) -> Facts:
+def start(event: Event, day: str | None = None) -> Facts:
     d = event.data
     day = day or day_of(event.occurred_at)
     return Facts(
@@ -91,7 +113,7 @@ def start(event: LoggedEvent, day: str | None = None) -> Facts:
     )
 
 
-def apply(facts: Facts | None, event: LoggedEvent, day: str | None = None) -> Facts:
+def apply(facts: Facts | None, event: Event, day: str | None = None) -> Facts:
     """Fold one more event (in version order) into the facts; ``day`` is the event's
     CST day when the caller already knows it."""
     if facts is None:
@@ -143,11 +165,19 @@ def close_order(facts: Facts, day: str) -> None:
 
 
 def pending_record(version: int, deadline: str) -> Record:
-    since = overdue_since(date.fromisoformat(deadline)).isoformat()
-    return Record(record_id(RECTIFICATION_OVERDUE, version), RECTIFICATION_OVERDUE.name, since)
+    """The overdue record an order leaves when its deadline passes unmet."""
+    return Record(
+        record_id(RECTIFICATION_OVERDUE, version), RECTIFICATION_OVERDUE.name,
+        _overdue_since(deadline),
+    )
 
 
-def fold(events: list[LoggedEvent]) -> Facts | None:
+@lru_cache(maxsize=65536)
+def _overdue_since(deadline: str) -> str:
+    return overdue_since(date.fromisoformat(deadline)).isoformat()
+
+
+def fold(events: Iterable[Event]) -> Facts | None:
     facts: Facts | None = None
     for event in events:
         facts = apply(facts, event)

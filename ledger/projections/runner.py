@@ -2,29 +2,40 @@
 
 Tracking: a set's ``position`` is updated in the same transaction as the rows that
 the events up to it produced, under a lock on the set's row (PostgreSQL) or the
-database write lock (SQLite), so any number of processes may call ``catch_up`` and
-each event is applied once. ``rebuild`` builds a new set from the events in primary-
-key order (constant memory), then follows the log from where it started and, when
-asked, swaps it live in one transaction.
+database write lock (SQLite), so any number of processes may call ``catch_up``, a
+runner killed at any point resumes from its last commit, and each event is applied
+once. ``rebuild`` builds a new set from the stored rows in primary-key order (constant
+memory, large batches, written by a second thread while the next batch is folded),
+then follows the log from where it started and, when asked, swaps it live in one
+transaction; until then the live set keeps serving.
 """
 
 from __future__ import annotations
 
+import gc
+import json
+import logging
+import queue
 import threading
-import time
 import uuid
+import zlib
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Any, NamedTuple
 
 from ledger.db import Database, Tx
-from ledger.eventlog import LoggedEvent
+from ledger.errors import LedgerError
 from ledger.eventstore import EventLog
 from ledger.policy.credit import Policy, get_policy
-from ledger.projections.standing import Segment, StandingProjection, advance
 from ledger.policy.facts import Facts
+from ledger.projections.standing import Row, Segment, StandingProjection, advance
 
 ACTIVE = ("live", "ready")
+LOCK_SETS = 7_120_002
+LOCK_REBUILD = 7_120_003
+logger = logging.getLogger("ledger.projections")
 
 
 @dataclass(frozen=True)
@@ -34,14 +45,34 @@ class SetStatus:
     state: str
     position: int
     head: int
+    created_at: str = ""
+    swapped_at: str | None = None
 
     @property
     def lag(self) -> int:
+        """Events in the log the set has not applied yet (a set being built has no
+        position until it is ready)."""
         return max(self.head - self.position, 0)
+
+
+class RebuildRunning(LedgerError):
+    """Another rebuild holds the rebuild lock of this store."""
 
 
 def utcnow() -> str:
     return datetime.now(timezone.utc).isoformat()
+
+
+class Stored(NamedTuple):
+    """An event as a rebuild folds it: decoded straight from its stored row, with the
+    fields the fold reads (the same names as `LoggedEvent`)."""
+
+    position: int
+    uscc: str
+    type: str
+    version: int
+    occurred_at: str
+    data: dict[str, Any]
 
 
 class Projections:
@@ -61,7 +92,7 @@ class Projections:
         """Create the live set at first start (a fresh store follows from position 0)."""
         self.policy_for(policy)
         with self.db.transaction(write=True) as tx:
-            self.db.lock(tx, 7_120_002)
+            self.db.lock(tx, LOCK_SETS)
             if tx.value("SELECT id FROM projection_sets WHERE state = 'live'") is None:
                 self._create(tx, policy, "live")
 
@@ -78,10 +109,10 @@ class Projections:
         with self.db.transaction() as tx:
             head = self.log.head(tx)
             rows = tx.all(
-                "SELECT id, policy, state, position FROM projection_sets "
-                "WHERE state != 'retired' ORDER BY created_at"
+                "SELECT id, policy, state, position, created_at, swapped_at "
+                "FROM projection_sets WHERE state != 'retired' ORDER BY created_at"
             )
-        return [SetStatus(r[0], r[1], r[2], r[3], head) for r in rows]
+        return [SetStatus(r[0], r[1], r[2], r[3], head, r[4], r[5]) for r in rows]
 
     def live(self) -> SetStatus | None:
         return next((s for s in self.status() if s.state == "live"), None)
@@ -93,11 +124,19 @@ class Projections:
         waits only for its own events). Returns the number of events applied."""
         with self.db.transaction() as tx:
             sets = tx.all(
-                "SELECT id, policy FROM projection_sets WHERE state IN ('live', 'ready')"
+                "SELECT id, policy, state FROM projection_sets WHERE state IN ('live', 'ready')"
             )
-        applied = sum(
-            self._follow(set_id, self.policy_for(policy), upto) for set_id, policy in sets
-        )
+        applied = 0
+        for set_id, version, state in sets:
+            try:
+                policy = self.policy_for(version)
+            except LedgerError:
+                if state == "live":
+                    raise
+                # a set built beside by a newer release: leave it to that release
+                logger.warning("set %s: unknown policy %s; not followed", set_id, version)
+                continue
+            applied += self._follow(set_id, policy, upto)
         for follow in self.followers:
             follow(upto)
         return applied
@@ -108,7 +147,8 @@ class Projections:
         while True:
             with self.db.transaction(write=True) as tx:
                 position = tx.value(
-                    "SELECT position FROM projection_sets WHERE id = ?"
+                    "SELECT position FROM projection_sets WHERE id = ? "
+                    "AND state IN ('live', 'ready')"
                     + (" FOR UPDATE" if self.db.postgres else ""),
                     (set_id,),
                 )
@@ -128,9 +168,6 @@ class Projections:
         """The background runner of ``ledger serve``: poll (SQLite) or wait for the
         library's NOTIFY (PostgreSQL), then catch up. Errors are not swallowed
         silently: they are logged and retried, and the position never moves past them."""
-        import logging
-
-        logger = logging.getLogger("ledger.projections")
         wake = self._listener(stop) if self.db.postgres else None
         while not stop.is_set():
             try:
@@ -157,6 +194,7 @@ class Projections:
                         self.db.settings.postgres_conninfo, autocommit=True
                     ) as conn:
                         conn.execute("LISTEN stored_events")
+                        wake.set()  # catch up on what was written while not listening
                         while not stop.is_set():
                             for _ in conn.notifies(timeout=0.5, stop_after=1):
                                 wake.set()
@@ -176,88 +214,201 @@ class Projections:
         flush_rows: int = 20_000,
     ) -> str:
         """Build a new set for ``policy`` from the events beside the live one; swap it
-        live when ``swap``. Returns the new set's id."""
+        live when ``swap``. Returns the new set's id. One rebuild at a time per store
+        (`RebuildRunning` otherwise); a killed rebuild leaves nothing the next one
+        does not clear."""
         chosen = self.policy_for(policy)
         projection = StandingProjection(chosen)
-        with self.db.transaction(write=True) as tx:
-            self._drop_stale(tx)
-            head = self.log.head(tx)
-            set_id = self._create(tx, policy, "building")
-        done = 0
-        pending: list[tuple[Facts, list[Segment]]] = []
-        pending_rows = 0
-        for facts, segments, count in self._fold_all(chosen, head):
-            pending.append((facts, segments))
-            pending_rows += len(segments) + 1
-            done += count
-            if pending_rows >= flush_rows:
-                self._flush(projection, set_id, pending)
-                pending, pending_rows = [], 0
-                if progress:
-                    progress(done, head)
-        self._flush(projection, set_id, pending)
-        if progress:
-            progress(done, head)
-        with self.db.transaction(write=True) as tx:
-            tx.execute(
-                "UPDATE projection_sets SET state = 'ready', position = ? WHERE id = ?",
-                (head, set_id),
-            )
+        with self._rebuild_lock():
+            with self.db.transaction(write=True) as tx:
+                self._drop_stale(tx, ("retired", "building"))
+                head = self.log.head(tx)
+                set_id = self._create(tx, policy, "building")
+            done = 0
+            facts_rows: list[Row] = []
+            segment_rows: list[Row] = []
+            with paused_gc(), BatchWriter(self.db, projection) as writer:
+                for facts, segments, count in self._fold_all(chosen, head):
+                    facts_rows.append(projection.facts_row(set_id, facts))
+                    segment_rows.extend(projection.segment_rows(set_id, facts.uscc, segments))
+                    done += count
+                    if len(segment_rows) + len(facts_rows) >= flush_rows:
+                        writer.put(facts_rows, segment_rows)
+                        facts_rows, segment_rows = [], []
+                        if progress:
+                            progress(done, head)
+                writer.put(facts_rows, segment_rows)
+            if progress:
+                progress(done, head)
+            with self.db.transaction(write=True) as tx:
+                self.db.lock(tx, LOCK_SETS)
+                # an older set of the same policy built beside is superseded by this one
+                tx.execute(
+                    "UPDATE projection_sets SET state = 'retired' "
+                    "WHERE state = 'ready' AND policy = ? AND id != ?",
+                    (policy, set_id),
+                )
+                tx.execute(
+                    "UPDATE projection_sets SET state = 'ready', position = ? WHERE id = ?",
+                    (head, set_id),
+                )
+                self._drop_stale(tx, ("retired",))
         self._follow(set_id, chosen, None)
         if swap:
             self.swap(set_id)
         return set_id
 
-    def _fold_all(
-        self, policy: Policy, head: int
-    ) -> Iterator[tuple[Facts, list[Segment], int]]:
-        group: list[LoggedEvent] = []
-        for batch in self.log.by_enterprise(head):
-            for event in batch:
-                if group and event.enterprise_id != group[0].enterprise_id:
-                    facts, _, segments = advance(policy, None, group)
-                    yield facts, segments, len(group)
-                    group = []
-                group.append(event)
+    def _fold_all(self, policy: Policy, head: int) -> Iterator[tuple[Facts, list[Segment], int]]:
+        """Each enterprise's facts and whole timeline, from the stored rows up to
+        ``head`` read in primary-key order; only what the fold needs is decoded."""
+        loads = json.loads
+        kinds: dict[str, str] = {}
+        group: list[Stored] = []
+        current: Any = None
+        for rows in self.log.rows_by_enterprise(head):
+            for position, originator, version, topic, state in rows:
+                if originator != current:
+                    if group:
+                        facts, _, segments = advance(policy, None, group)
+                        yield facts, segments, len(group)
+                    group, current = [], originator
+                kind = kinds.get(topic)
+                if kind is None:
+                    kind = kinds[topic] = topic.rsplit(".", 1)[-1]
+                body = loads(state if isinstance(state, (bytes, str)) else bytes(state))
+                group.append(
+                    Stored(position, body["uscc"], kind, version, body["occurred_at"], body)
+                )
         if group:
             facts, _, segments = advance(policy, None, group)
             yield facts, segments, len(group)
 
-    def _flush(
-        self, projection: StandingProjection, set_id: str, results: list[tuple[Facts, list[Segment]]]
-    ) -> None:
-        if results:
-            with self.db.transaction(write=True) as tx:
-                projection.write(tx, set_id, results, upsert=False)
+    @contextmanager
+    def _rebuild_lock(self) -> Iterator[None]:
+        """Held for a whole rebuild: a PostgreSQL session advisory lock (per schema),
+        or an exclusive lock on a file beside the SQLite database. Both vanish with
+        the process, so a killed rebuild never blocks the next."""
+        if self.db.postgres:
+            import psycopg
+
+            schema = self.db.settings.database_schema or "public"
+            key = LOCK_REBUILD * 1_000_000 + zlib.crc32(schema.encode()) % 1_000_000
+            with psycopg.connect(self.db.settings.postgres_conninfo, autocommit=True) as conn:
+                got = conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
+                if not (got and got[0]):
+                    raise RebuildRunning("another rebuild of the projections is running")
+                try:
+                    yield
+                finally:
+                    conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+            return
+        import fcntl
+
+        with open(f"{self.db.settings.sqlite_path}.rebuild-lock", "a") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise RebuildRunning("another rebuild of the projections is running") from None
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def swap(self, set_id: str) -> None:
-        """Make ``set_id`` the live set in one transaction, then drop the old one."""
+        """Make the ready set ``set_id`` the live one in one transaction (readers see
+        the old set or the new one, never a mix), then drop the old one."""
+        with self.db.transaction() as tx:
+            row = tx.one("SELECT policy, state FROM projection_sets WHERE id = ?", (set_id,))
+        if row is None:
+            raise LedgerError(f"no projection set {set_id}")
+        if row[1] == "live":
+            return
+        if row[1] != "ready":
+            raise LedgerError(f"projection set {set_id} is {row[1]}, not ready")
+        self._follow(set_id, self.policy_for(row[0]), None)  # swap in caught up
         with self.db.transaction(write=True) as tx:
-            self.db.lock(tx, 7_120_002)
+            self.db.lock(tx, LOCK_SETS)
             state = tx.value(
                 "SELECT state FROM projection_sets WHERE id = ?"
                 + (" FOR UPDATE" if self.db.postgres else ""),
                 (set_id,),
             )
-            if state not in ACTIVE:
-                raise ValueError(f"projection set {set_id} is {state}, not ready")
+            if state != "ready":
+                raise LedgerError(f"projection set {set_id} is {state}, not ready")
             tx.execute("UPDATE projection_sets SET state = 'retired' WHERE state = 'live'")
             tx.execute(
                 "UPDATE projection_sets SET state = 'live', swapped_at = ? WHERE id = ?",
                 (utcnow(), set_id),
             )
         with self.db.transaction(write=True) as tx:
-            self._drop_stale(tx)
+            self._drop_stale(tx, ("retired",))
 
-    def _drop_stale(self, tx: Tx) -> None:
-        """Retired sets and builds that never finished leave no rows behind."""
+    def _drop_stale(self, tx: Tx, states: tuple[str, ...]) -> None:
+        """Retired sets (and, under the rebuild lock, builds that never finished)
+        leave no rows behind."""
+        marks = ",".join("?" * len(states))
         stale = [
-            r[0]
-            for r in tx.all(
-                "SELECT id FROM projection_sets WHERE state IN ('retired', 'building')"
-            )
+            r[0] for r in tx.all(f"SELECT id FROM projection_sets WHERE state IN ({marks})", states)
         ]
         for set_id in stale:
             for table in ("standing_segments", "enterprise_facts"):
                 tx.execute(f"DELETE FROM {table} WHERE set_id = ?", (set_id,))
             tx.execute("DELETE FROM projection_sets WHERE id = ?", (set_id,))
+
+
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """A rebuild allocates millions of small acyclic objects; the cyclic collector
+    would scan them again and again for nothing (reference counting frees them)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+class BatchWriter:
+    """Inserts a rebuild's batches from a second thread (one transaction each), so
+    the database works while the next batch is folded; at most two batches wait, so
+    memory stays constant. An error in the writer surfaces in the caller."""
+
+    def __init__(self, db: Database, projection: StandingProjection) -> None:
+        self.db = db
+        self.projection = projection
+        self.batches: queue.Queue[tuple[list[Row], list[Row]] | None] = queue.Queue(maxsize=2)
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="ledger-rebuild-writer")
+
+    def __enter__(self) -> BatchWriter:
+        self.thread.start()
+        return self
+
+    def put(self, facts_rows: list[Row], segment_rows: list[Row]) -> None:
+        self._check()
+        if facts_rows or segment_rows:
+            self.batches.put((facts_rows, segment_rows))
+
+    def _check(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+    def _run(self) -> None:
+        try:
+            while (batch := self.batches.get()) is not None:
+                if self.error is not None:
+                    continue  # drain without writing once something failed
+                try:
+                    with self.db.transaction(write=True) as tx:
+                        self.projection.write_new(tx, *batch)
+                except BaseException as e:  # handed over to the caller
+                    self.error = e
+        finally:
+            self.db.close_thread()
+
+    def __exit__(self, kind: Any, value: Any, trace: Any) -> None:
+        self.batches.put(None)
+        self.thread.join()
+        if kind is None:
+            self._check()

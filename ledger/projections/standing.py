@@ -10,19 +10,20 @@ previous one) only replaces the timeline from its own day on.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 
 from ledger.db import Tx
 from ledger.eventlog import LoggedEvent
 from ledger.policy.credit import FOREVER, Policy
-from ledger.policy.facts import Facts, apply, day_of
+from ledger.policy.facts import Event, Facts, apply, day_of
 
 Segment = tuple[str, str, dict[str, Any]]
 
 
 def advance(
-    policy: Policy, facts: Facts | None, events: list[LoggedEvent]
+    policy: Policy, facts: Facts | None, events: Sequence[Event]
 ) -> tuple[Facts, str, list[Segment]]:
     """Fold ``events`` into ``facts``; return the facts, the first day touched and the
     timeline from that day on. Pure, and the same whether events come one by one
@@ -52,8 +53,28 @@ def group_by_enterprise(events: Iterable[LoggedEvent]) -> dict[str, list[LoggedE
     return groups
 
 
+# One compact encoder made once (json.dumps builds a new one per call with these options).
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+_ENCODE = c_make_encoder(
+    None, _ENCODER.default, encode_basestring, None, ":", ",", False, False, True
+) if c_make_encoder is not None else None
+
+
 def dumps(doc: Any) -> str:
-    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
+    """Compact JSON, UTF-8 text as is; the same text as ``json.dumps`` gives."""
+    if _ENCODE is not None:
+        return "".join(_ENCODE(doc, 0))
+    return _ENCODER.encode(doc)
+
+
+FACT_COLUMNS = (
+    "set_id", "uscc", "name", "place_type", "district", "version", "position", "due_kind",
+    "due_on", "facts",
+)
+SEGMENT_COLUMNS = (
+    "set_id", "uscc", "valid_from", "valid_until", "on_reward", "on_punishment", "standing",
+)
+Row = tuple[Any, ...]
 
 
 class StandingProjection:
@@ -75,15 +96,19 @@ class StandingProjection:
         return found
 
     def apply(self, tx: Tx, set_id: str, events: list[LoggedEvent]) -> None:
+        """Fold new events (in log order) into the set: each enterprise's timeline is
+        replaced from its first new day on, its facts upserted."""
         groups = group_by_enterprise(events)
         known = self.load_facts(tx, set_id, list(groups))
         cuts: list[tuple[str, str, str]] = []
-        results = []
+        fact_rows: list[Row] = []
+        segment_rows: list[Row] = []
         for uscc, group in groups.items():
             facts, first_day, segments = advance(self.policy, known.get(uscc), group)
             if uscc in known:
                 cuts.append((set_id, uscc, first_day))
-            results.append((facts, segments))
+            fact_rows.append(self.facts_row(set_id, facts))
+            segment_rows.extend(self.segment_rows(set_id, facts.uscc, segments))
         tx.many(
             "DELETE FROM standing_segments WHERE set_id = ? AND uscc = ? AND valid_from >= ?",
             cuts,
@@ -93,37 +118,32 @@ class StandingProjection:
             "WHERE set_id = ? AND uscc = ? AND valid_until > ?",
             [(day, s, u, day) for s, u, day in cuts],
         )
-        self.write(tx, set_id, results, upsert=True)
-
-    def write(
-        self, tx: Tx, set_id: str, results: list[tuple[Facts, list[Segment]]], upsert: bool
-    ) -> None:
-        fact_rows, segment_rows = [], []
-        for facts, segments in results:
-            fact_rows.append(self.facts_row(set_id, facts))
-            segment_rows.extend(
-                (set_id, facts.uscc, a, b, int(s["on_reward_list"]),
-                 int(s["on_punishment_list"]), dumps(s))
-                for a, b, s in segments
-            )
-        conflict = (
-            " ON CONFLICT (set_id, uscc) DO UPDATE SET version = excluded.version, "
-            "position = excluded.position, due_kind = excluded.due_kind, "
-            "due_on = excluded.due_on, facts = excluded.facts"
-            if upsert else ""
-        )
         tx.many(
-            "INSERT INTO enterprise_facts (set_id, uscc, name, place_type, district, version, "
-            "position, due_kind, due_on, facts) VALUES (?,?,?,?,?,?,?,?,?,?)" + conflict,
+            f"INSERT INTO enterprise_facts ({', '.join(FACT_COLUMNS)}) "
+            f"VALUES ({', '.join('?' * len(FACT_COLUMNS))}) "
+            "ON CONFLICT (set_id, uscc) DO UPDATE SET version = excluded.version, "
+            "position = excluded.position, due_kind = excluded.due_kind, "
+            "due_on = excluded.due_on, facts = excluded.facts",
             fact_rows,
         )
-        tx.many(
-            "INSERT INTO standing_segments (set_id, uscc, valid_from, valid_until, on_reward, "
-            "on_punishment, standing) VALUES (?,?,?,?,?,?,?)",
-            segment_rows,
-        )
+        tx.bulk_insert("standing_segments", SEGMENT_COLUMNS, segment_rows)
 
-    def facts_row(self, set_id: str, facts: Facts) -> tuple[Any, ...]:
+    @staticmethod
+    def write_new(tx: Tx, fact_rows: list[Row], segment_rows: list[Row]) -> None:
+        """Insert the rows of enterprises new to the set (a rebuild), in key order."""
+        fact_rows.sort()
+        segment_rows.sort()
+        tx.bulk_insert("enterprise_facts", FACT_COLUMNS, fact_rows)
+        tx.bulk_insert("standing_segments", SEGMENT_COLUMNS, segment_rows)
+
+    @staticmethod
+    def segment_rows(set_id: str, uscc: str, segments: list[Segment]) -> list[Row]:
+        return [
+            (set_id, uscc, a, b, int(s["on_reward_list"]), int(s["on_punishment_list"]), dumps(s))
+            for a, b, s in segments
+        ]
+
+    def facts_row(self, set_id: str, facts: Facts) -> Row:
         due_kind, due_on = None, None
         if facts.order is not None:
             due_kind, due_on = "rectification", facts.order[1]
