@@ -1,0 +1,206 @@
+"""Idempotency-Key on writes, on both stores: a repeat returns the first response and
+stores nothing new; concurrent duplicates apply once; many clients writing and
+retrying concurrently apply every command exactly once."""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import uuid
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from ledger.access import stamp
+from tests.apiclient import Api, api_fixture, bearer, problem_fields  # noqa: F401
+from tests.factories import licence, random_uscc
+
+COMMIT = {"committed_at": "2025-01-05T10:00:00+08:00", "signatory": "Wang Li"}
+
+
+def idem() -> dict[str, str]:
+    return {"Idempotency-Key": str(uuid.uuid4())}
+
+
+def test_a_repeat_returns_the_first_response_and_stores_nothing(api: Api) -> None:
+    headers = {**api.writer, **idem()}
+    body = licence(random_uscc())
+    first = api.client.post("/v1/enterprises", json=body, headers=headers)
+    assert first.status_code == 201
+    with api.stores_nothing():
+        again = api.client.post("/v1/enterprises", json=body, headers=headers)
+    assert again.status_code == 201
+    assert again.json() == first.json()
+    assert again.headers["etag"] == first.headers["etag"]
+    assert again.headers["idempotent-replayed"] == "true"
+    assert "idempotent-replayed" not in first.headers
+
+
+def test_key_order_and_whitespace_do_not_make_another_request(api: Api) -> None:
+    headers = {**api.writer, **idem(), "Content-Type": "application/json"}
+    body = licence(random_uscc())
+    first = api.client.post("/v1/enterprises", content=json.dumps(body), headers=headers)
+    reordered = json.dumps(dict(reversed(list(body.items()))), indent=2)
+    with api.stores_nothing():
+        again = api.client.post("/v1/enterprises", content=reordered, headers=headers)
+    assert again.json()["position"] == first.json()["position"]
+
+
+def test_the_same_key_with_another_body_is_422(api: Api) -> None:
+    headers = {**api.writer, **idem()}
+    api.client.post("/v1/enterprises", json=licence(random_uscc()), headers=headers)
+    with api.stores_nothing():
+        other = api.client.post("/v1/enterprises", json=licence(random_uscc()), headers=headers)
+    assert other.status_code == 422
+    assert problem_fields(other) == {"Idempotency-Key": "reused"}
+    assert other.json()["errors"][0]["in"] == "header"
+
+
+def test_the_same_key_on_another_path_is_422(api: Api) -> None:
+    uscc = api.license().json()["uscc"]
+    headers = idem()
+    assert api.post(uscc, "commitments", COMMIT, **headers).status_code == 201
+    other = api.post(uscc, "bans", {"banned_at": "2025-02-01T00:00:00+08:00", "reason": "x"},
+                     **headers)
+    assert other.status_code == 422
+
+
+def test_keys_are_scoped_to_the_api_key_that_sent_them(api: Api) -> None:
+    other = api.key("second-regulator", "ledger:write")
+    token = idem()
+    first = api.client.post("/v1/enterprises", json=licence(random_uscc()),
+                            headers={**api.writer, **token})
+    second = api.client.post("/v1/enterprises", json=licence(random_uscc()),
+                             headers={**other, **token})
+    assert (first.status_code, second.status_code) == (201, 201)
+    assert first.json()["uscc"] != second.json()["uscc"]
+
+
+def test_a_failed_write_keeps_no_record_so_a_retry_runs_again(api: Api) -> None:
+    uscc = random_uscc()
+    headers = idem()
+    assert api.post(uscc, "commitments", COMMIT, **headers).status_code == 404
+    api.license(uscc)
+    retry = api.post(uscc, "commitments", COMMIT, **headers)
+    assert retry.status_code == 201
+    assert "idempotent-replayed" not in retry.headers
+
+
+def test_an_invalid_idempotency_key_is_422(api: Api) -> None:
+    response = api.client.post("/v1/enterprises", json=licence(random_uscc()),
+                               headers={**api.writer, "Idempotency-Key": "x" * 256})
+    assert response.status_code == 422
+    assert problem_fields(response) == {"Idempotency-Key": "too_long"}
+
+
+def test_a_request_still_in_progress_is_409_with_retry_after(
+    api: Api, monkeypatch: Any
+) -> None:
+    monkeypatch.setattr(api.state.idempotency, "wait", 0.0)
+    key = str(uuid.uuid4())
+    body = licence(random_uscc())
+    pending(api, key, body, stamp())
+    with api.stores_nothing():
+        response = api.client.post("/v1/enterprises", json=body,
+                                   headers={**api.writer, "Idempotency-Key": key})
+    assert response.status_code == 409
+    assert response.headers["retry-after"] == "1"
+    assert response.json()["type"].endswith("idempotency-key-in-progress")
+
+
+def test_an_abandoned_request_is_409_and_never_run_twice(api: Api) -> None:
+    key = str(uuid.uuid4())
+    body = licence(random_uscc())
+    pending(api, key, body, "2020-01-01T00:00:00.000000+00:00")
+    with api.stores_nothing():
+        response = api.client.post("/v1/enterprises", json=body,
+                                   headers={**api.writer, "Idempotency-Key": key})
+    assert response.status_code == 409
+    assert response.json()["type"].endswith("idempotency-key-abandoned")
+
+
+def pending(api: Api, key: str, body: dict[str, Any], created_at: str) -> None:
+    """The record a request leaves while it runs (or when its process died)."""
+    from api.schemas import LicenceCreate
+    from ledger.access import request_hash
+
+    digest = request_hash("POST", "/v1/enterprises", "",
+                          body=LicenceCreate.model_validate(body).model_dump(mode="json"))
+    with api.services.db.transaction(write=True) as tx:
+        tx.execute(
+            "INSERT INTO idempotency_records (key_name, idem_key, request_hash, state, "
+            "created_at) VALUES (?, ?, ?, 'pending', ?)",
+            (api.names["regulator"], key, digest, created_at),
+        )
+
+
+def test_concurrent_duplicates_apply_once(api: Api) -> None:
+    headers = {**api.writer, **idem()}
+    body = licence(random_uscc())
+    before = api.head()
+    barrier = threading.Barrier(6)
+
+    def send(_: int) -> Any:
+        barrier.wait()
+        return api.client.post("/v1/enterprises", json=body, headers=headers)
+
+    with ThreadPoolExecutor(6) as pool:
+        responses = list(pool.map(send, range(6)))
+    assert {r.status_code for r in responses} == {201}
+    assert len({r.text for r in responses}) == 1
+    assert sum("idempotent-replayed" not in r.headers for r in responses) == 1
+    assert api.head() == before + 1
+
+
+def test_many_clients_writing_and_retrying_apply_every_command_exactly_once(api: Api) -> None:
+    """8 clients share 40 commands on 10 enterprises (4 commitments each, so writes to
+    one enterprise race). Each client sends its commands in random order, sends some
+    twice at once, retries on 409/429/503 and after "lost" responses, always with the
+    command's own Idempotency-Key. Every command must be stored exactly once."""
+    rng = random.Random(7)
+    usccs = [api.license().json()["uscc"] for _ in range(10)]
+    before = api.head()
+    commands = [
+        (uscc, str(uuid.uuid4()), {**COMMIT, "letter_id": f"L-{uscc}-{i}"})
+        for uscc in usccs for i in range(4)
+    ]
+    headers = bearer(api.tokens["regulator"])
+    first_position: dict[str, int] = {}
+    lock = threading.Lock()
+
+    def send(command: tuple[str, str, dict[str, Any]]) -> int:
+        uscc, key, body = command
+        for _ in range(50):
+            response = api.client.post(
+                f"/v1/enterprises/{uscc}/commitments", json=body,
+                headers={**headers, "Idempotency-Key": key},
+            )
+            if response.status_code == 201:
+                position = response.json()["position"]
+                with lock:
+                    assert first_position.setdefault(key, position) == position
+                return position
+            assert response.status_code in (409, 429, 503), response.text
+        raise AssertionError(f"{key} never succeeded")
+
+    def client(seed: int) -> None:
+        mine = list(commands)
+        random.Random(seed).shuffle(mine)
+        for command in mine[:20]:
+            send(command)
+            if rng.random() < 0.3:  # a response "lost": the client sends it again
+                send(command)
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(client, range(8)))
+    for command in commands:  # whatever the clients skipped, someone sends now
+        send(command)
+
+    with api.services.db.transaction() as tx:
+        events = api.services.log.read(tx, before, 10_000)
+    letters = Counter(e.data["letter_id"] for e in events)
+    assert len(events) == len(commands)
+    assert set(letters) == {body["letter_id"] for _, _, body in commands}
+    assert set(letters.values()) == {1}
+    assert sorted(first_position.values()) == [e.position for e in events]
