@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, JsonValue
 
 from api.deps import AuditKey, ServicesDep, UsccPath, path_uscc, query_moment, read_subjects
 from api.docs import READ, problems
@@ -18,7 +18,7 @@ from ledger.errors import InvalidInput
 
 router = APIRouter(prefix="/v1", tags=["audit"])
 
-HEX = {"pattern": "^[0-9a-f]{64}$"}
+HEX: dict[str, JsonValue] = {"pattern": "^[0-9a-f]{64}$"}
 MAX_POSITION = 2**63 - 1
 
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import IO, TYPE_CHECKING, Any
 
 from ledger.aggregates.enterprise import enterprise_id
 from ledger.audit.encoding import event_leaf_hash, leaf_fields
-from ledger.audit.merkle import inclusion_path
+from ledger.audit.merkle import NodeReader, inclusion_path
 from ledger.audit.offline import header
 from ledger.audit.signing import Checkpoint
 from ledger.audit.tree import TreeError
@@ -49,6 +50,10 @@ def _event_doc(row: Any, stored_leaf: bytes | None) -> dict[str, Any]:
         }
     leaf = stored_leaf or event_leaf_hash(event)
     return {"position": position, "leaf_hash": leaf.hex(), **leaf_fields(event)}
+
+
+def _paths(positions: list[int], size: int, node: NodeReader) -> list[list[bytes]]:
+    return [inclusion_path(p - 1, size, node) for p in positions]
 
 
 def write_export(
@@ -107,14 +112,12 @@ def write_export(
         chunk = rows[i : i + 256]
         inside = [int(r[0]) for r in chunk if int(r[0]) <= size]
         with db.transaction() as tx:
-            leaves = tree.nodes(tx, [(0, p - 1) for p in inside])
-            paths = tree.compute(
-                tx, lambda node, inside=inside: [inclusion_path(p - 1, size, node) for p in inside]
-            )
+            found = tree.nodes(tx, [(0, p - 1) for p in inside])
+            paths = tree.compute(tx, partial(_paths, inside, size))
         by_position = dict(zip(inside, paths, strict=True))
         for row in chunk:
             position = int(row[0])
-            doc = _event_doc(row, leaves.get((0, position - 1)))
+            doc = _event_doc(row, found.get((0, position - 1)))
             if position in by_position:
                 doc["audit_path"] = [h.hex() for h in by_position[position]]
             else:
