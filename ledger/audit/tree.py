@@ -53,15 +53,20 @@ class TreeStore:
 
     @staticmethod
     def nodes(tx: Tx, keys: Iterable[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+        """Stored nodes by ``(level, index)``, a few hundred per query, each an index
+        lookup (one ``level = ? AND idx IN (...)`` group per level)."""
         keys = sorted(set(keys))
         found: dict[tuple[int, int], bytes] = {}
-        for i in range(0, len(keys), 200):
-            chunk = keys[i : i + 200]
-            values = ",".join("(?, ?)" for _ in chunk)
-            params = [v for key in chunk for v in key]
+        for i in range(0, len(keys), 500):
+            by_level: dict[int, list[int]] = {}
+            for level, idx in keys[i : i + 500]:
+                by_level.setdefault(level, []).append(idx)
+            where = " OR ".join(
+                f"(level = ? AND idx IN ({','.join('?' * len(ids))}))" for ids in by_level.values()
+            )
+            params = [v for level, ids in by_level.items() for v in (level, *ids)]
             for level, idx, h in tx.all(
-                f"SELECT level, idx, hash FROM audit_nodes WHERE (level, idx) IN (VALUES {values})",
-                params,
+                f"SELECT level, idx, hash FROM audit_nodes WHERE {where}", params
             ):
                 found[(int(level), int(idx))] = bytes(h)
         return found
