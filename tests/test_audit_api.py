@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 
+from ledger.audit.encoding import event_leaf_hash
 from ledger.audit.merkle import verify_consistency, verify_inclusion
 from ledger.audit.signing import Checkpoint, verify_signature
 from tests.apiclient import PROBLEM, START, Api, api_fixture, problem_fields  # noqa: F401
@@ -105,6 +106,8 @@ def test_the_history_carries_positions_and_leaf_hashes(api: Api) -> None:
     ]
     proof = api.services.audit.inclusion(first + 1, tree_size=first + 1)
     assert doc["events"][1]["leaf_hash"] == proof["leaf_hash"]
+    recomputed = event_leaf_hash({k: v for k, v in doc["events"][1].items() if k != "leaf_hash"})
+    assert recomputed.hex() == proof["leaf_hash"]  # the response holds every leaf field
     assert doc["events"][0]["data"]["legal_representative"] == "Wang Li"
 
 

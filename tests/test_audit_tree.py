@@ -9,6 +9,7 @@ import json
 import threading
 import time
 from datetime import timedelta
+from uuid import NAMESPACE_URL, uuid5
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -64,6 +65,8 @@ def test_leaf_bytes_are_the_documented_canonical_json(services):
         f'"uscc":"{uscc}","version":1}}'
     ).encode()
     assert leaf_bytes(event) == expected
+    namespace = uuid5(NAMESPACE_URL, "https://credit-ledger.example/enterprise")
+    assert event.enterprise_id == str(uuid5(namespace, uscc))  # as the README documents
     assert event.recorded_at == "2026-01-01T04:00:00+00:00"
     import hashlib
 

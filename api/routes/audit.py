@@ -23,6 +23,9 @@ MAX_POSITION = 2**63 - 1
 
 
 class AuditEvent(Event):
+    enterprise_id: str = Field(
+        description="the aggregate's id: UUIDv5 of the USCC (part of the leaf bytes)"
+    )
     leaf_hash: str = Field(
         description="SHA-256(0x00 || leaf bytes) as the hash tree holds it, lower-case hex",
         json_schema_extra=HEX,

@@ -206,9 +206,10 @@ def standing_known_at(
 def events_known_at(
     services: Services, uscc: str, known_at: datetime | None = None
 ) -> list[dict[str, Any]]:
-    """An enterprise's events recorded at or before ``known_at`` (default: all) in
-    version order, each with its leaf hash as the hash tree holds it (computed from
-    the event when the tree has not reached it yet)."""
+    """An enterprise's events known at ``known_at`` (default: all) in version order,
+    each with its ``enterprise_id`` and its leaf hash as the hash tree holds it
+    (computed from the event when the tree has not reached it yet): every field of
+    the leaf, so an auditor can recompute it."""
     uscc = validate_uscc(uscc)
     with services.db.transaction() as tx:
         events = services.log.of_enterprise(tx, uscc)
@@ -223,6 +224,7 @@ def events_known_at(
     for e in events:
         leaf = stored.get((0, e.position - 1)) or event_leaf_hash(e)
         doc = e.public()
+        doc["enterprise_id"] = e.enterprise_id
         doc["leaf_hash"] = leaf.hex()
         out.append(doc)
     return out
