@@ -71,7 +71,8 @@ def html_of(response) -> str:
 
 
 def decode_png(data: bytes) -> tuple[int, int, bytes]:
-    """A greyscale or palette PNG (non-interlaced) as 8-bit grey pixels."""
+    """A non-interlaced 8-bit-or-less PNG (grey, palette, RGB, with or without alpha) as
+    8-bit grey pixels: enough to read a QR code from an image without an imaging library."""
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     pos, idat, palette = 8, b"", None
     while pos < len(data):
@@ -79,15 +80,16 @@ def decode_png(data: bytes) -> tuple[int, int, bytes]:
         body = data[pos + 8:pos + 8 + length]
         if kind == b"IHDR":
             width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", body)
-            assert colour in (0, 3) and interlace == 0
+            assert interlace == 0 and depth <= 8
         elif kind == b"PLTE":
             palette = body
         elif kind == b"IDAT":
             idat += body
         pos += 12 + length
+    channels = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}[colour]
     raw = zlib.decompress(idat)
-    stride = (width * depth + 7) // 8
-    bpp = max(1, depth // 8)
+    stride = (width * depth * channels + 7) // 8
+    bpp = max(1, depth * channels // 8)
     rows, prev, i = [], bytearray(stride), 0
     for _ in range(height):
         ftype, line = raw[i], bytearray(raw[i + 1:i + 1 + stride])
@@ -108,13 +110,13 @@ def decode_png(data: bytes) -> tuple[int, int, bytes]:
         rows.append(bytes(line))
         prev = line
     grey = bytearray()
-    per_byte, mask = 8 // depth if depth < 8 else 1, (1 << depth) - 1
+    per_byte, mask = (8 // depth, (1 << depth) - 1) if depth < 8 else (1, 255)
     for line in rows:
         for x in range(width):
             if depth < 8:
                 value = (line[x // per_byte] >> (8 - depth * (x % per_byte + 1))) & mask
             else:
-                value = line[x]
+                value = line[x * channels]  # grey, or the red channel (the code is black/white)
             if palette is not None:
                 value = palette[3 * value]
             elif depth < 8:
@@ -123,15 +125,20 @@ def decode_png(data: bytes) -> tuple[int, int, bytes]:
     return width, height, bytes(grey)
 
 
-def qr_link(page: str) -> str:
-    """The link encoded in the letter's QR image, decoded from the image itself."""
-    match = re.search(r'<img src="data:image/png;base64,([^"]+)"[^>]*id="qr"', page)
-    assert match, "the letter has no inline QR image"
-    width, height, grey = decode_png(base64.b64decode(match.group(1)))
+def read_qr(png: bytes) -> str:
+    """The text of the one QR code in a PNG image."""
+    width, height, grey = decode_png(png)
     zxingcpp = pytest.importorskip("zxingcpp", reason="zxing-cpp decodes the QR image")
     found = zxingcpp.read_barcodes(memoryview(grey).cast("B", (height, width)))
     assert len(found) == 1
     return found[0].text
+
+
+def qr_link(page: str) -> str:
+    """The link encoded in the letter's QR image, decoded from the image itself."""
+    match = re.search(r'<img src="data:image/png;base64,([^"]+)"[^>]*id="qr"', page)
+    assert match, "the letter has no inline QR image"
+    return read_qr(base64.b64decode(match.group(1)))
 
 
 def letter_link(client: TestClient, uscc: str, key: str) -> str:

@@ -1,0 +1,202 @@
+"""The pages in a real browser: Playwright driving the system's Chromium (Debian's
+``chromium`` package; no browser download) against the app served by uvicorn on
+127.0.0.1. A regulator signs in and opens the letter; the QR code is decoded from a
+screenshot of the image as the browser shows it; a phone follows the link, commits,
+and the public page then shows the new status. A tampered link is refused.
+
+Outside CI these tests skip (with the reason) when Playwright or Chromium is missing;
+under ``CI=true`` they fail instead. Screenshots of each page are kept in
+``artifacts/screenshots/`` (``LEDGER_TEST_ARTIFACTS`` to change the folder).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from ledger.access import ApiKeys
+from ledger.bootstrap import bootstrap
+from tests.conftest import IN_CI
+from tests.factories import licence, random_uscc
+from tests.test_pages import read_qr
+
+pytestmark = pytest.mark.sqlite_only  # the stores are covered by test_pages.py
+ARTIFACTS = Path(os.environ.get("LEDGER_TEST_ARTIFACTS", "artifacts")) / "screenshots"
+PHONE = {"width": 390, "height": 844}
+
+
+def chromium_path() -> str | None:
+    configured = os.environ.get("LEDGER_TEST_CHROMIUM")
+    if configured:
+        return configured
+    return next(
+        (p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p),
+        None,
+    )
+
+
+def need_browser() -> str:
+    problem = None
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        problem = "Playwright is not installed (pip install playwright)"
+    path = chromium_path()
+    if problem is None and path is None:
+        problem = "no Chromium found (apt-get install chromium, or set LEDGER_TEST_CHROMIUM)"
+    if problem is not None:
+        if IN_CI:
+            pytest.fail(problem)
+        pytest.skip(problem)
+    return path  # type: ignore[return-value]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Site:
+    def __init__(self, base: str, services, key: str) -> None:
+        self.base = base
+        self.services = services
+        self.key = key
+
+    def shot(self, page, name: str) -> None:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+@pytest.fixture
+def site(store_settings, clock) -> Iterator[Site]:
+    import uvicorn
+
+    from api.app import create_app
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    services = bootstrap(store_settings.model_copy(update={"public_url": base}), clock=clock)
+    key = ApiKeys(services.db).create("inspector-7", ["ledger:write"])[1]
+    server = uvicorn.Server(uvicorn.Config(
+        create_app(services=services), host="127.0.0.1", port=port, log_level="warning",
+    ))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.05)
+    try:
+        yield Site(base, services, key)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        services.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    path = need_browser()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=path, headless=True, args=[
+            "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync",
+        ])
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+def sign_in(browser, site: Site):
+    desk = browser.new_page(viewport={"width": 1280, "height": 900})
+    desk.goto(site.base + "/supervision")
+    assert urlsplit(desk.url).path == "/signin"  # sent to sign in, then back
+    site.shot(desk, "signin")
+    desk.fill("#api_key", site.key)
+    desk.click("button[type=submit]")
+    desk.wait_for_url("**/supervision")
+    return desk
+
+
+def test_letter_qr_commit_and_public_page_in_a_browser(browser, site):
+    uscc = random_uscc()
+    name = "Songbei Willow Barbershop"
+    site.services.ledger.license(**licence(uscc, name=name))
+
+    desk = sign_in(browser, site)
+    assert "Supervision queue" in desk.text_content("h1")
+    site.shot(desk, "supervision")
+
+    desk.goto(f"{site.base}/letters/{uscc}")
+    assert "Commitment Letter" in desk.text_content("header .en")
+    site.shot(desk, "letter")
+    link = read_qr(desk.locator("#qr").screenshot())  # what a phone camera would read
+    assert link.startswith(site.base + "/commit/")
+
+    phone = browser.new_page(viewport=PHONE, is_mobile=True, has_touch=True)
+    phone.goto(link)
+    assert name in phone.text_content("main")
+    site.shot(phone, "commit-form")
+    phone.click("button[type=submit]")  # nothing ticked: the form says what is missing
+    assert "Please correct the form" in phone.text_content("main")
+    for box in phone.locator("input[name=ack]").all():
+        box.check()
+    phone.check("#ack_legal")
+    phone.fill("#signatory", "Zhao Min")
+    phone.click("button[type=submit]")
+    assert "Commitment recorded" in phone.text_content("h1")
+    site.shot(phone, "commit-done")
+
+    phone.goto(link)  # the same link again: refused, nothing stored
+    assert "Already submitted" in phone.text_content("h1")
+
+    public = browser.new_page(viewport=PHONE, is_mobile=True)
+    public.goto(site.base + "/")
+    public.fill("#q", "willow")
+    public.click("form.search button")
+    public.click(f"text={name}")
+    public.wait_for_url(f"**/enterprises/{uscc}")
+    assert "Committed, awaiting verification" in public.text_content("main")
+    assert "Zhao Min" not in public.content()
+    site.shot(public, "enterprise")
+
+    public.goto(site.base + "/lists/punishment")
+    site.shot(public, "punishment-list")
+    public.goto(site.base + "/lists/reward")
+    site.shot(public, "reward-list")
+
+    with site.services.db.transaction() as tx:
+        events = site.services.log.of_enterprise(tx, uscc)
+    assert [e.type for e in events] == ["Licensed", "Committed"]
+    assert events[1].data["channel"] == "qr" and events[1].data["signatory"] == "Zhao Min"
+
+
+def test_a_tampered_link_is_refused_in_the_browser(browser, site):
+    uscc = random_uscc()
+    site.services.ledger.license(**licence(uscc))
+    desk = sign_in(browser, site)
+    desk.goto(f"{site.base}/letters/{uscc}")
+    link = read_qr(desk.locator("#qr").screenshot())
+    token = link.rsplit("/", 1)[1]
+    forged = token[:-1] + ("A" if token[-1] != "A" else "B")
+
+    phone = browser.new_page(viewport=PHONE, is_mobile=True)
+    response = phone.goto(link.rsplit("/", 1)[0] + "/" + forged)
+    assert response is not None and response.status == 403
+    assert "This link cannot be used" in phone.text_content("h1")
+    site.shot(phone, "commit-refused")
+    with site.services.db.transaction() as tx:
+        assert len(site.services.log.of_enterprise(tx, uscc)) == 1
