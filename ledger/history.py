@@ -4,6 +4,7 @@ moment) and its standing at the end of a day, computed by the policy itself."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from itertools import takewhile
 from typing import Any
 
 from ledger.bootstrap import Services
@@ -20,9 +21,9 @@ def known_events(s: Services, uscc: str, known_at: datetime | None) -> list[Logg
         events = s.log.of_enterprise(tx, uscc)
     if not events:
         raise EnterpriseNotFound(uscc)
-    if known_at is not None:
+    if known_at is not None:  # the versions recorded by then (as ledger.audit.timetravel)
         cutoff = known_at.astimezone(timezone.utc)
-        events = [e for e in events if datetime.fromisoformat(e.recorded_at) <= cutoff]
+        events = list(takewhile(lambda e: datetime.fromisoformat(e.recorded_at) <= cutoff, events))
     return events
 
 
@@ -31,6 +32,7 @@ def replay(
 ) -> dict[str, Any]:
     events = known_events(s, uscc, known_at)
     day = as_of or today_cst().isoformat()
+    events = [e for e in events if e.occurred_on <= day]  # what had happened by then
     live = s.projections.live()
     policy = s.policy(live.policy if live else s.settings.policy)
     first = events[0].data if events else {}

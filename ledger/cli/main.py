@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import date, datetime
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -53,7 +53,7 @@ def serve(
     uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers)
 
 
-def parse_day(value: Optional[str], field: str) -> Optional[str]:
+def parse_day(value: str | None, field: str) -> str | None:
     if value is None:
         return None
     try:
@@ -62,7 +62,7 @@ def parse_day(value: Optional[str], field: str) -> Optional[str]:
         fail(f"{field}: not a YYYY-MM-DD date")
 
 
-def parse_moment(value: Optional[str], field: str) -> Optional[datetime]:
+def parse_moment(value: str | None, field: str) -> datetime | None:
     if value is None:
         return None
     try:
@@ -77,8 +77,16 @@ def parse_moment(value: Optional[str], field: str) -> Optional[datetime]:
 @app.command()
 def history(
     uscc: Annotated[str, typer.Argument(help="the enterprise's USCC")],
-    as_of: Annotated[Optional[str], typer.Option("--as-of", help="standing at end of day (YYYY-MM-DD)")] = None,
-    known_at: Annotated[Optional[str], typer.Option("--known-at", help="only what was recorded by then (ISO timestamp with offset)")] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="events that occurred and standing by the end of this "
+                     "day (YYYY-MM-DD, China Standard Time; default today)"),
+    ] = None,
+    known_at: Annotated[
+        str | None,
+        typer.Option("--known-at", help="only what the ledger had recorded by then "
+                     "(ISO timestamp with offset)"),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
     """Replay one enterprise: its events in order and its standing at that point."""
@@ -89,7 +97,12 @@ def history(
     if as_json:
         typer.echo(json.dumps(result, ensure_ascii=False, indent=2))
         return
-    typer.echo(f"{result['uscc']}  {result['name']}  ({result['place_type']}, {result['district']})")
+    if result["name"] is None:  # nothing known or happened yet at that point
+        typer.echo(result["uscc"])
+    else:
+        typer.echo(
+            f"{result['uscc']}  {result['name']}  ({result['place_type']}, {result['district']})"
+        )
     typer.echo(f"{'v':>3}  {'position':>8}  {'type':<15} {'occurred_at':<32} recorded_at")
     for e in result["events"]:
         typer.echo(
@@ -106,7 +119,9 @@ def history(
         f"punishment {'yes' if st['on_punishment_list'] else 'no'}"
     )
     for r in st["records"]:
-        typer.echo(f"  record {r['id']}: {r['kind']} ({r['severity']}) {r['since']} .. {r['until']}")
+        typer.echo(
+            f"  record {r['id']}: {r['kind']} ({r['severity']}) {r['since']} .. {r['until']}"
+        )
 
 
 def _register_groups() -> None:
