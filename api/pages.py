@@ -14,11 +14,11 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
 import segno
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
@@ -63,6 +63,7 @@ DUE_LABELS = {
     "rectification": ("整改期限", "Rectification deadline"),
 }
 TOKEN_STATUS = {"malformed": 400, "signature": 403, "expired": 410}
+FormText = Annotated[str | None, Form(max_length=2000)]
 
 
 class PageError(Exception):
@@ -387,19 +388,22 @@ def signin(request: Request, next: str | None = None) -> Response:
 
 
 @router.post("/signin")
-async def signin_post(request: Request) -> Response:
+def signin_post(
+    request: Request,
+    csrf_token: FormText = None,
+    api_key: FormText = None,
+    next: FormText = None,
+) -> Response:
     ps = page_services(request)
-    form = await request.form()
-    next_url = auth.safe_next(form.get("next"))
+    next_url = auth.safe_next(next)
     cookie = request.cookies.get(auth.CSRF_COOKIE)
-    if not cookie or not auth.form_token_ok(ps.secret, "signin:" + cookie, form.get("csrf_token")):
+    if not cookie or not auth.form_token_ok(ps.secret, "signin:" + cookie, csrf_token):
         return signin_form(
             request, ps, next_url, "The form expired or was not sent from this site. "
             "Please try again. 表单已失效，请重试。", status=403,
         )
-    raw = form.get("api_key")
     try:
-        name = auth.check_key(ps.services.db, raw.strip() if isinstance(raw, str) else "")
+        name = auth.check_key(ps.services.db, (api_key or "").strip())
     except auth.Forbidden as e:
         return signin_form(request, ps, next_url, e.detail, status=e.status)
     cookie_value = auth.open_session(ps.services.db, ps.secret, name, ps.now())
@@ -409,12 +413,11 @@ async def signin_post(request: Request) -> Response:
 
 
 @router.post("/signout", name="signout")
-async def signout(request: Request) -> Response:
+def signout(request: Request, csrf_token: FormText = None) -> Response:
     ps = page_services(request)
-    form = await request.form()
     sid = auth.session_id(ps.secret, request.cookies.get(auth.SESSION_COOKIE))
     if sid is not None:
-        if not auth.form_token_ok(ps.secret, "signout:" + sid, form.get("csrf_token")):
+        if not auth.form_token_ok(ps.secret, "signout:" + sid, csrf_token):
             raise PageError(403, "Forbidden 无权访问", "The sign-out form was not sent from "
                             "this site. Please sign out from the page's own button.")
         auth.close_session(ps.services.db, sid)
@@ -569,23 +572,21 @@ def commit_page(request: Request, token: str) -> Response:
 
 
 @router.post("/commit/{token}")
-async def commit_post(request: Request, token: str) -> Response:
+def commit_post(
+    request: Request,
+    token: str,
+    csrf_token: FormText = None,
+    signatory: FormText = None,
+    ack: Annotated[list[str] | None, Form()] = None,
+    ack_legal: FormText = None,
+) -> Response:
     ps = page_services(request)
-    form = await request.form()
-    # the checks and the write are blocking work: run them off the event loop
-    from starlette.concurrency import run_in_threadpool
-
-    return await run_in_threadpool(record_commitment, request, ps, token, form)
-
-
-def record_commitment(request: Request, ps: PageServices, token: str, form: Any) -> Response:
     claimed = claimed_letter(ps, token)
-    if not auth.form_token_ok(ps.secret, "commit:" + token, form.get("csrf_token")):
+    if not auth.form_token_ok(ps.secret, "commit:" + token, csrf_token):
         raise PageError(403, "Forbidden 无权访问", "The form was not sent from this page. "
                         "Please open the link again and submit the form there.")
-    raw_signatory = form.get("signatory")
-    signatory = raw_signatory.strip() if isinstance(raw_signatory, str) else ""
-    acked = {v for v in form.getlist("ack") if isinstance(v, str)}
+    signatory = (signatory or "").strip()
+    acked = set(ack or ())
     conditions = claimed.letter.conditions
     errors: dict[str, str] = {}
     if not signatory:
@@ -597,7 +598,7 @@ def record_commitment(request: Request, ps: PageServices, token: str, form: Any)
         errors["ack"] = (
             f"Confirm each condition ({len(missing)} not confirmed). 请逐条确认承诺条件。"
         )
-    if form.get("ack_legal") != "yes":
+    if ack_legal != "yes":
         errors["ack_legal"] = "Confirm the clause on false commitments. 请确认法律责任条款。"
     if errors:
         return commit_form(request, ps, token, claimed, errors, signatory, acked, status=422)
