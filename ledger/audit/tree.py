@@ -134,6 +134,8 @@ class TreeStore:
                 tx.execute("UPDATE audit_tree SET size = ? WHERE id = 1", (frontier.size,))
             self._cached = frontier.copy()
             applied += len(events)
+            if len(events) < self.batch or (upto is not None and frontier.size >= upto):
+                return applied  # nothing more was there: spare a transaction to find out
 
     def lag(self) -> tuple[int, int]:
         """``(tree size, head of the log)`` read together."""

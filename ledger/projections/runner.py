@@ -163,6 +163,8 @@ class Projections:
                     (events[-1].position, set_id),
                 )
                 applied += len(events)
+            if len(events) < self.batch or (upto is not None and events[-1].position >= upto):
+                return applied  # nothing more was there: spare a transaction to find out
 
     def follow_forever(self, stop: threading.Event, interval: float) -> None:
         """The background runner of ``ledger serve``: poll (SQLite) or wait for the
