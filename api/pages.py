@@ -10,6 +10,8 @@ commitment) goes through the application. Errors are HTML pages, never a 500.
 
 from __future__ import annotations
 
+import functools
+import logging
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import datetime
@@ -34,6 +36,7 @@ from ledger.eventlog import LoggedEvent
 from ledger.projections import queries
 from ledger.uscc import validate_uscc
 
+logger = logging.getLogger("ledger.pages")
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).resolve().parent / "templates"))
 PAGE_LIMIT = 50
 SEARCH_LIMIT = 50
@@ -129,11 +132,23 @@ router = APIRouter(route_class=PageRoute, include_in_schema=False, tags=["pages"
 # -- helpers -----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass
 class PageServices:
     services: Services
     secret: bytes
-    config: letters.LetterConfig
+
+    @functools.cached_property
+    def config(self) -> letters.LetterConfig:
+        """The letter's configuration, read when a letter is first needed: a bad
+        ``LEDGER_LETTER_CONDITIONS`` file stops letters (503), not the public pages."""
+        try:
+            return letters.load_config(self.services.settings.letter_conditions)
+        except InvalidInput as e:
+            logger.error("LEDGER_LETTER_CONDITIONS: %s", e)
+            raise PageError(
+                503, "Letters unavailable 承诺书暂不可用",
+                f"The letter configuration (LEDGER_LETTER_CONDITIONS) is invalid: {e}",
+            ) from None
 
     def now(self) -> datetime:
         return self.services.ledger.clock()
@@ -155,11 +170,7 @@ def page_services(request: Request) -> PageServices:
     cached = getattr(request.app.state, "pages", None)
     if cached is None or cached.services is not services:
         settings = services.settings
-        cached = PageServices(
-            services,
-            letters.secret_key(services.db, settings.secret_key),
-            letters.load_config(settings.letter_conditions),
-        )
+        cached = PageServices(services, letters.secret_key(services.db, settings.secret_key))
         request.app.state.pages = cached
     return cached
 

@@ -5,6 +5,7 @@ the printed letter to a stored commitment."""
 from __future__ import annotations
 
 import base64
+import json
 import re
 import struct
 import zlib
@@ -435,16 +436,54 @@ def test_the_letter_has_identity_conditions_clause_verifier_and_qr(client, servi
 
 
 def test_the_qr_link_uses_the_configured_public_url(services, store_settings, writer):
-    from ledger.bootstrap import bootstrap
-
-    settings = store_settings.model_copy(update={"public_url": "https://credit.example.gov.cn/"})
-    other = bootstrap(settings, clock=services.ledger.clock)
+    other, c = app_with(services, store_settings, public_url="https://credit.example.gov.cn/")
     try:
-        uscc = licensed(other)
-        link = letter_link(TestClient(make_app(other), base_url=BASE), uscc, writer)
+        link = letter_link(c, licensed(other), writer)
     finally:
         other.close()
     assert link.startswith("https://credit.example.gov.cn/commit/")
+
+
+def app_with(services, store_settings, **settings):
+    """Another app over the same store with other settings."""
+    from ledger.bootstrap import bootstrap
+
+    other = bootstrap(store_settings.model_copy(update=settings), clock=services.ledger.clock)
+    return other, TestClient(make_app(other), base_url=BASE)
+
+
+def test_the_letter_conditions_come_from_the_configured_file(
+    services, store_settings, writer, tmp_path
+):
+    path = tmp_path / "conditions.json"
+    path.write_text(json.dumps({"place_types": {"barbershop": [
+        {"code": "mirror", "zh": "镜面清洁", "en": "Mirrors are cleaned daily."}]}}))
+    other, c = app_with(services, store_settings, letter_conditions=str(path))
+    try:
+        uscc = licensed(other)
+        letter = c.get(f"/letters/{uscc}", headers=bearer(writer)).text
+        assert "Mirrors are cleaned daily." in letter
+        assert commit_via_qr(c, letter_link(c, uscc, writer)).status_code == 200
+        with other.db.transaction() as tx:
+            conditions = other.log.of_enterprise(tx, uscc)[-1].data["conditions"]
+    finally:
+        other.close()
+    assert conditions[-1] == "mirror: 镜面清洁 / Mirrors are cleaned daily."
+
+
+def test_a_bad_conditions_file_stops_letters_but_not_the_public_pages(
+    services, store_settings, writer, tmp_path
+):
+    path = tmp_path / "conditions.json"
+    path.write_text("{not json")
+    other, c = app_with(services, store_settings, letter_conditions=str(path))
+    try:
+        uscc = licensed(other)
+        assert c.get(f"/enterprises/{uscc}").status_code == 200
+        r = c.get(f"/letters/{uscc}", headers=bearer(writer))
+    finally:
+        other.close()
+    assert r.status_code == 503 and "LEDGER_LETTER_CONDITIONS" in html_of(r)
 
 
 def test_the_letter_for_an_unknown_enterprise_is_a_404_page(client, writer):
