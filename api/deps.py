@@ -129,6 +129,7 @@ def require(scope: str) -> Callable[..., ApiKey]:
                 f"{key.rate_limit or state.default_rate:g} requests per second",
                 headers={"Retry-After": str(max(1, math.ceil(wait)))},
             )
+        reject_unknown_query(request)
         request.state.api_key = key
         if scope in READ_SCOPES:
             request.state.access_key = key.name  # the access log records this request
@@ -136,6 +137,35 @@ def require(scope: str) -> Callable[..., ApiKey]:
 
     check_key.__name__ = f"require_{scope.replace(':', '_')}"
     return check_key
+
+
+def query_names(dependant: Any) -> set[str]:
+    names = {field.alias for field in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= query_names(sub)
+    return names
+
+
+_QUERY_NAMES: dict[int, frozenset[str]] = {}
+
+
+def reject_unknown_query(request: Request) -> None:
+    """A query parameter the route does not know is refused (422), not ignored: a
+    misspelt ``asof=`` must not silently answer for today."""
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    if dependant is None or not request.query_params:
+        return
+    allowed = _QUERY_NAMES.get(id(route))
+    if allowed is None:
+        allowed = _QUERY_NAMES[id(route)] = frozenset(query_names(dependant))
+    unknown = sorted(set(request.query_params) - allowed)
+    if unknown:
+        raise RequestValidationError([
+            {"type": "extra_forbidden", "loc": ("query", name),
+             "msg": f"unknown query parameter (known: {', '.join(sorted(allowed)) or 'none'})"}
+            for name in unknown
+        ])
 
 
 WriteKey = Annotated[ApiKey, Security(require("ledger:write"))]

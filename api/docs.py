@@ -89,6 +89,20 @@ BODY_MODELS: tuple[type[BaseModel], ...] = (
 )
 
 
+def not_null(schema: dict[str, Any]) -> dict[str, Any]:
+    """An optional parameter is one that may be left out (``required: false``), never
+    one sent as null: ``anyOf: [X, null]`` becomes X, keeping title and description."""
+    options = schema.get("anyOf")
+    if not options or {"type": "null"} not in options:
+        return schema
+    rest = [o for o in options if o != {"type": "null"}]
+    if len(rest) != 1:
+        return schema
+    merged = {k: v for k, v in schema.items() if k != "anyOf"}
+    merged.update(rest[0])
+    return merged
+
+
 def install(app: FastAPI) -> None:
     """Generate the schema once, adding the models that routes refer to by reference."""
 
@@ -102,6 +116,10 @@ def install(app: FastAPI) -> None:
         _, defs = models_json_schema(
             [(m, "validation") for m in BODY_MODELS], ref_template=REF
         )
+        for item in schema.get("paths", {}).values():
+            for operation in item.values():
+                for parameter in operation.get("parameters", []):
+                    parameter["schema"] = not_null(parameter.get("schema", {}))
         components = schema.setdefault("components", {}).setdefault("schemas", {})
         for name, definition in defs.get("$defs", {}).items():
             components.setdefault(name, definition)

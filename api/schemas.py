@@ -8,10 +8,10 @@ year lies outside 1900-2999, so no input can reach the store that it cannot keep
 """
 
 
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
 PlaceType = Literal["hotel", "bathhouse", "beauty_salon", "barbershop"]
@@ -25,8 +25,10 @@ EventType = Literal["Licensed", "Committed", "Inspected", "Rectified", "Banned",
 CONTROL = "\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F"
 TEXT_PATTERN = f"^[^{CONTROL}]*[^\\s{CONTROL}][^{CONTROL}]*$"  # some visible character
 OPTIONAL_TEXT_PATTERN = f"^[^{CONTROL}]*$"
-DAY_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 MIN_YEAR, MAX_YEAR = 1900, 2999
+YEAR = "(19|2[0-9])[0-9]{2}"  # MIN_YEAR..MAX_YEAR
+DAY_PATTERN = f"^{YEAR}-[0-9]{{2}}-[0-9]{{2}}$"
+MOMENT_PATTERN = f"^{YEAR}-"  # the rest is checked by the domain (format, offset)
 
 EXAMPLE_USCC = "91350200776049653A"
 
@@ -36,13 +38,11 @@ def _year_in_range(year: int) -> None:
         raise PydanticCustomError("range", f"the year must lie in {MIN_YEAR}-{MAX_YEAR}")
 
 
-def check_moment(value: str) -> str:
-    """Only the year is checked here; the domain names a bad format or a missing offset."""
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        return value
-    _year_in_range(moment.year)
+def strict_int(value: Any) -> Any:
+    """JSON integers (and numbers like 90.0, which JSON Schema counts as integers), never
+    strings or booleans."""
+    if isinstance(value, bool | str):
+        raise PydanticCustomError("int_type", "must be an integer")
     return value
 
 
@@ -74,9 +74,9 @@ def OptionalText(max_length: int, description: str, example: str) -> Any:  # noq
 def Moment(description: str, example: str) -> Any:  # noqa: N802
     return Annotated[
         str,
-        Field(description=description + " (ISO 8601 with a UTC offset)", examples=[example],
+        Field(description=description + f" (ISO 8601 with a UTC offset; years {MIN_YEAR}-"
+              f"{MAX_YEAR})", examples=[example], pattern=MOMENT_PATTERN,
               json_schema_extra={"format": "date-time"}),
-        AfterValidator(check_moment),
     ]
 
 
@@ -160,7 +160,7 @@ class InspectionCreate(Request):
 
     inspected_at: Moment("when the inspection took place", "2025-03-01T14:00:00+08:00")
     inspector: Text(100, "the inspector", "Inspector Zhao")
-    score: int = Field(ge=0, le=100, strict=True, examples=[92])
+    score: Annotated[int, BeforeValidator(strict_int)] = Field(ge=0, le=100, examples=[92])
     outcome: Outcome = Field(examples=["compliant"])
     rectification_deadline: Day | None = Field(
         None, description="required for outcome rectify; a date after the inspection"
@@ -188,6 +188,14 @@ class RectificationCreate(Request):
     verified_by: Text(100, "who verified it", "Inspector Zhao")
     note: OptionalText(2000, "a note", "disinfection records kept since 2025-03-10")
 
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{
+            "rectified_at": "2025-03-20T11:00:00+08:00", "verified_by": "Inspector Zhao",
+            "note": "disinfection records kept since 2025-03-10",
+        }]},
+    )
+
 
 class BanCreate(Request):
     """Operation was banned by decision."""
@@ -195,6 +203,14 @@ class BanCreate(Request):
     banned_at: Moment("when the ban took effect", "2025-04-01T09:00:00+08:00")
     reason: Text(1000, "why", "operating without the required conditions")
     decision_no: OptionalText(100, "the decision's number", "HSB-2025-017")
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{
+            "banned_at": "2025-04-01T09:00:00+08:00",
+            "reason": "operating without the required conditions", "decision_no": "HSB-2025-017",
+        }]},
+    )
 
 
 class RepairCreate(Request):
@@ -205,10 +221,23 @@ class RepairCreate(Request):
                  "rectification_overdue-4")
     approved_by: Text(100, "who approved it", "Songbei Market Supervision Bureau")
 
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{
+            "repaired_at": "2025-08-01T09:00:00+08:00", "record": "rectification_overdue-4",
+            "approved_by": "Songbei Market Supervision Bureau",
+        }]},
+    )
+
 
 class LookupRequest(Request):
     usccs: list[Annotated[str, Field(max_length=100)]] = Field(
         max_length=1000, description="up to 1000 USCCs", examples=[[EXAMPLE_USCC]]
+    )
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"usccs": [EXAMPLE_USCC, "91440101MA5CJQ4N59"]}]},
     )
 
 

@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse, Response
 
 from api.deps import AuditKey, Limit, StateDep, query_moment
 from api.docs import READ, problems
-from api.schemas import AccessLogPage
+from api.schemas import MOMENT_PATTERN, AccessLogPage
 from ledger.access import stamp
 from ledger.errors import InvalidInput
 from ledger.uscc import validate_uscc
@@ -17,7 +17,8 @@ router = APIRouter(prefix="/v1/audit", tags=["audit"])
 Moment = Annotated[
     str | None,
     Query(description="ISO 8601 timestamp with a UTC offset",
-          json_schema_extra={"format": "date-time"}, examples=["2026-01-01T00:00:00+08:00"]),
+          json_schema_extra={"format": "date-time"}, pattern=MOMENT_PATTERN,
+          examples=["2026-01-01T00:00:00+08:00"]),
 ]
 
 

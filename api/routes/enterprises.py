@@ -30,6 +30,7 @@ from api.deps import (
 from api.docs import READ, WRITE, body_doc, problems
 from api.errors import ApiProblem
 from api.schemas import (
+    MOMENT_PATTERN,
     BanCreate,
     CommitmentCreate,
     InspectionCreate,
@@ -59,7 +60,7 @@ IdempotencyKey = Annotated[
 IfMatch = Annotated[
     str | None,
     Header(
-        alias="If-Match", max_length=64,
+        alias="If-Match", max_length=64, pattern=r'^(W/)?"?[0-9]{1,18}"?$',
         description='`"<version>"` from an ETag: the write runs only on that version '
         "(412 otherwise)",
     ),
@@ -261,7 +262,7 @@ def get_standing(
         Query(
             description="audit:read only: the standing computed from the events recorded at "
             "or before this moment (ISO 8601 with a UTC offset)",
-            json_schema_extra={"format": "date-time"},
+            json_schema_extra={"format": "date-time"}, pattern=MOMENT_PATTERN,
             examples=["2026-01-01T12:00:00+08:00"],
         ),
     ] = None,
