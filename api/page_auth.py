@@ -169,6 +169,12 @@ def form_token_ok(secret: bytes, bound_to: str | None, sent: object) -> bool:
 
 def safe_next(value: object) -> str:
     """Only a local path: never another site (open redirect)."""
-    if isinstance(value, str) and value.startswith("/") and not value.startswith(("//", "/\\")):
+    if (
+        isinstance(value, str)
+        and value.startswith("/")
+        and not value.startswith(("//", "/\\"))
+        and value.isprintable()
+        and len(value) <= 500
+    ):
         return value
     return "/supervision"

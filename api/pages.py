@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import unicodedata
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import datetime
@@ -250,6 +251,12 @@ def district_param(value: str | None) -> str | None:
     return value
 
 
+def has_control_chars(value: str) -> bool:
+    """NUL and other control characters: never part of a name (and PostgreSQL text
+    cannot hold NUL)."""
+    return any(unicodedata.category(ch) in ("Cc", "Cs") for ch in value)
+
+
 def uscc_param(value: str) -> str:
     return validate_uscc(value.strip())
 
@@ -267,6 +274,8 @@ def home(request: Request, q: str | None = None) -> Response:
     q = (q or "").strip()
     if len(q) > MAX_QUERY:
         raise InvalidInput("q", "too_long", f"q: at most {MAX_QUERY} characters")
+    if has_control_chars(q):
+        raise InvalidInput("q", "format", "q: must not contain control characters")
     results: list[dict[str, Any]] | None = None
     standings: dict[str, dict[str, Any]] = {}
     more = False
@@ -604,6 +613,8 @@ def commit_post(
         errors["signatory"] = "Enter the name of the person signing. 请填写签署人姓名。"
     elif len(signatory) > 100:
         errors["signatory"] = "At most 100 characters. 不超过100个字符。"
+    elif has_control_chars(signatory):
+        errors["signatory"] = "Use letters only, no control characters. 请勿输入控制字符。"
     missing = [c for c in conditions if c.code not in acked]
     if missing:
         errors["ack"] = (

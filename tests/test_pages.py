@@ -203,6 +203,11 @@ def test_search_with_an_overlong_query_is_a_422_page(client):
     assert r.status_code == 422 and "at most 100" in html_of(r)
 
 
+def test_search_with_control_characters_is_a_422_page(client):
+    r = client.get("/", params={"q": "a\x00b"})
+    assert r.status_code == 422 and "control characters" in html_of(r)
+
+
 # -- public: one enterprise -------------------------------------------------------------------
 
 
@@ -405,6 +410,8 @@ def test_sign_in_without_the_form_token_is_refused(client, services, writer):
 def test_sign_in_only_redirects_within_the_site(client, writer):
     assert signin(client, writer, "//evil.example/x").headers["location"] == "/supervision"
     assert signin(client, writer, "https://evil.example/").headers["location"] == "/supervision"
+    assert signin(client, writer, "/x\r\nSet-Cookie: a=b").headers["location"] == "/supervision"
+    assert signin(client, writer, "/lists/reward?x=1").headers["location"] == "/lists/reward?x=1"
 
 
 def test_a_session_ends_when_its_key_is_revoked(client, services, writer):
@@ -672,11 +679,12 @@ def test_an_incomplete_form_is_a_422_page_and_stores_nothing(client, services, w
     assert event_count(services, uscc) == 1
 
 
-def test_an_overlong_signatory_is_a_422_page(client, services, writer):
+def test_an_overlong_or_garbled_signatory_is_a_422_page(client, services, writer):
     uscc = licensed(services)
     link = letter_link(client, uscc, writer)
-    fields = form_fields(client.get(path_of(link)).text) | {"signatory": "x" * 101}
-    assert client.post(path_of(link), data=fields).status_code == 422
+    for bad in ("x" * 101, "Zhang\x00Wei", "Zhang\x1bWei"):
+        fields = form_fields(client.get(path_of(link)).text) | {"signatory": bad}
+        assert client.post(path_of(link), data=fields).status_code == 422
     assert event_count(services, uscc) == 1
 
 
