@@ -236,7 +236,7 @@ def test_an_altered_checkpoint_is_caught(services, history, store_settings):
     assert "checkpoint #1 (tree size 4" in result.output and "signature" in result.output
 
 
-# -- the export altered after it was written (offline, no database) --------------------------
+# -- the export altered after it was written (offline, no database: one store suffices) ------
 
 
 def rewrite(path: Path, edit) -> Path:
@@ -245,6 +245,7 @@ def rewrite(path: Path, edit) -> Path:
     return path
 
 
+@pytest.mark.sqlite_only  # a file, whatever the store
 def test_an_edited_event_in_an_export_is_caught(services, history, store_settings, tmp_path):
     def edit(lines):
         doc = json.loads(lines[6])
@@ -255,11 +256,13 @@ def test_an_edited_event_in_an_export_is_caught(services, history, store_setting
     assert_caught(verify_export(rewrite(exported(store_settings, tmp_path), edit)), 6)
 
 
+@pytest.mark.sqlite_only  # a file, whatever the store
 def test_a_removed_line_is_caught(services, history, store_settings, tmp_path):
     path = rewrite(exported(store_settings, tmp_path), lambda ls: ls[:3] + ls[4:])
     assert_caught(verify_export(path), 3)
 
 
+@pytest.mark.sqlite_only  # a file, whatever the store
 def test_swapped_lines_are_caught(services, history, store_settings, tmp_path):
     path = rewrite(
         exported(store_settings, tmp_path), lambda ls: [*ls[:2], ls[5], *ls[3:5], ls[2], *ls[6:]]
@@ -267,6 +270,7 @@ def test_swapped_lines_are_caught(services, history, store_settings, tmp_path):
     assert_caught(verify_export(path), 2)
 
 
+@pytest.mark.sqlite_only  # a file, whatever the store
 def test_a_line_appended_to_an_export_is_caught(services, history, store_settings, tmp_path):
     def edit(lines):
         doc = json.loads(lines[-1])
@@ -276,6 +280,7 @@ def test_a_line_appended_to_an_export_is_caught(services, history, store_setting
     assert_caught(verify_export(rewrite(exported(store_settings, tmp_path), edit)), 11)
 
 
+@pytest.mark.sqlite_only  # a file, whatever the store
 def test_an_event_edited_with_its_leaf_hash_breaks_the_signed_root(
     services, history, store_settings, tmp_path
 ):
@@ -293,6 +298,7 @@ def test_an_event_edited_with_its_leaf_hash_breaks_the_signed_root(
     assert "do not give the checkpoint's root" in result.output
 
 
+@pytest.mark.sqlite_only  # a file, whatever the store
 def test_a_forged_checkpoint_signature_is_caught(services, history, store_settings, tmp_path):
     def edit(lines):
         head = json.loads(lines[0])
@@ -304,6 +310,7 @@ def test_a_forged_checkpoint_signature_is_caught(services, history, store_settin
     assert result.exit_code == 1 and "signature does not verify" in result.output
 
 
+@pytest.mark.sqlite_only  # a file, whatever the store
 def test_an_export_signed_by_an_untrusted_key_is_refused(
     services, history, store_settings, tmp_path
 ):
@@ -317,6 +324,7 @@ def test_an_export_signed_by_an_untrusted_key_is_refused(
     assert verify_export(path, "--public-key", mine).exit_code == 0
 
 
+@pytest.mark.sqlite_only  # a file, whatever the store
 def test_a_tampered_proof_in_an_enterprise_export_is_caught(
     services, history, store_settings, tmp_path
 ):
@@ -332,6 +340,7 @@ def test_a_tampered_proof_in_an_enterprise_export_is_caught(
     assert "inclusion proof" in result.output
 
 
+@pytest.mark.sqlite_only  # a file, whatever the store
 def test_a_missing_event_of_an_enterprise_export_is_caught(
     services, history, store_settings, tmp_path
 ):
