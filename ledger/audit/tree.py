@@ -134,8 +134,6 @@ class TreeStore:
                 tx.execute("UPDATE audit_tree SET size = ? WHERE id = 1", (frontier.size,))
             self._cached = frontier.copy()
             applied += len(events)
-            if (upto is not None and frontier.size >= upto) or len(events) < self.batch:
-                return applied  # caught up as far as asked: spare a transaction
             if len(events) < self.batch or (upto is not None and frontier.size >= upto):
                 return applied  # nothing more was there: spare a transaction to find out
 
