@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import base64
 
+import pytest
+
 from ledger.audit.encoding import event_leaf_hash
 from ledger.audit.merkle import verify_consistency, verify_inclusion
 from ledger.audit.signing import Checkpoint, verify_signature
@@ -150,3 +152,18 @@ def test_the_openapi_document_describes_the_audit_routes(api: Api) -> None:
     for path in ("/v1/audit/checkpoint", "/v1/audit/public-key", "/v1/audit/proofs/inclusion",
                  "/v1/audit/proofs/consistency", "/v1/enterprises/{uscc}/events"):
         assert "200" in paths[path]["get"]["responses"], path
+
+
+@pytest.mark.sqlite_only
+def test_before_any_checkpoint_the_checkpoint_is_404(services) -> None:
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from ledger.access import ApiKeys
+
+    _, token = ApiKeys(services.db).create("auditor", ["audit:read"])
+    client = TestClient(create_app(services=services))  # no lifespan: no checkpointer
+    response = client.get("/v1/audit/checkpoint", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 404
+    assert response.headers["content-type"] == PROBLEM
+    assert "no checkpoint" in response.json()["detail"]
