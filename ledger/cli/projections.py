@@ -2,6 +2,131 @@
 
 from __future__ import annotations
 
+import json
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Annotated
+
 import typer
 
+from ledger.cli.common import fail, is_terminal, services
+from ledger.errors import InvalidInput
+from ledger.policy.credit import get_policy
+from ledger.projections.runner import RebuildRunning, SetStatus
+
 app = typer.Typer(help="Read models: status and rebuilds.", no_args_is_help=True)
+
+
+def status_doc(st: SetStatus) -> dict[str, object]:
+    return {
+        "id": st.id, "policy": st.policy, "state": st.state, "position": st.position,
+        "head": st.head, "lag": st.lag if st.state != "building" else None,
+        "created_at": st.created_at, "swapped_at": st.swapped_at,
+    }
+
+
+@app.command()
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """Each projection set's position against the head of the log, and its policy.
+
+    live: serving reads; ready: built beside the live set and following the log;
+    building: a rebuild in progress (or one that died, cleared by the next)."""
+    with services(sync_projections=False) as s:
+        sets = s.projections.status()
+    if as_json:
+        typer.echo(json.dumps({"sets": [status_doc(st) for st in sets]}, indent=2))
+        return
+    head = sets[0].head if sets else 0
+    typer.echo(f"head of the log: {head}")
+    typer.echo(f"{'set':<14} {'policy':<7} {'state':<9} {'position':>9} {'lag':>8}  since")
+    for st in sets:
+        lag = "-" if st.state == "building" else str(st.lag)
+        position = "-" if st.state == "building" else str(st.position)
+        typer.echo(
+            f"{st.id:<14} {st.policy:<7} {st.state:<9} {position:>9} {lag:>8}  "
+            f"{st.swapped_at or st.created_at}"
+        )
+
+
+@contextmanager
+def progress_bar(label: str) -> Iterator[Callable[[int, int], None] | None]:
+    """A rich progress bar (events, events/s, ETA) on a terminal; nothing otherwise."""
+    if not is_terminal():
+        yield None
+        return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TaskProgressColumn,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    started = time.monotonic()
+    with Progress(
+        TextColumn(label), BarColumn(), TaskProgressColumn(), MofNCompleteColumn(),
+        TextColumn("events, {task.fields[rate]} events/s, ETA"), TimeRemainingColumn(),
+        transient=True,
+    ) as bar:
+        task = bar.add_task(label, total=None, rate="-")
+
+        def update(done: int, total: int) -> None:
+            rate = done / max(time.monotonic() - started, 1e-6)
+            bar.update(task, completed=done, total=total, rate=f"{rate:,.0f}")
+
+        yield update
+
+
+@app.command()
+def rebuild(
+    policy: Annotated[
+        str | None,
+        typer.Option(help="credit policy version to build beside the live set "
+                     "(default: rebuild the live policy and switch to it)"),
+    ] = None,
+    swap: Annotated[
+        bool, typer.Option("--swap", help="switch reads to the new set atomically when built")
+    ] = False,
+) -> None:
+    """Rebuild the read models from the events.
+
+    With --policy, the new set is built beside the live one (which keeps serving)
+    and follows the log from then on; --swap switches reads to it in one
+    transaction. Without --policy the live policy is rebuilt and swapped in."""
+    if policy is not None:
+        try:
+            get_policy(policy)
+        except InvalidInput as e:
+            fail(str(e))
+    with services(sync_projections=False) as s:
+        live = s.projections.live()
+        chosen = policy or (live.policy if live else s.settings.policy)
+        do_swap = swap or policy is None
+        started = time.monotonic()
+        try:
+            with progress_bar(f"rebuilding {chosen}") as update:
+                set_id = s.projections.rebuild(chosen, swap=do_swap, progress=update)
+        except RebuildRunning as e:
+            fail(str(e), 1)
+        seconds = time.monotonic() - started
+        with s.db.transaction() as tx:
+            events = s.log.head(tx)
+    state = "live" if do_swap else "ready beside the live set (switch with --swap)"
+    typer.echo(
+        f"rebuilt {set_id} (policy {chosen}) from {events} events in {seconds:.1f} s "
+        f"({events / max(seconds, 1e-6):,.0f} events/s): {state}"
+    )
+
+
+@app.command(name="swap")
+def swap_set(
+    set_id: Annotated[str, typer.Argument(help="a ready set's id (ledger projections status)")],
+) -> None:
+    """Switch reads to a set already built beside the live one, atomically."""
+    with services(sync_projections=False) as s:
+        s.projections.swap(set_id)
+    typer.echo(f"{set_id} is live")

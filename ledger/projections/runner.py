@@ -226,6 +226,8 @@ class Projections:
                 self._drop_stale(tx, ("retired", "building"))
                 head = self.log.head(tx)
                 set_id = self._create(tx, policy, "building")
+            if progress:
+                progress(0, head)
             done = 0
             facts_rows: list[Row] = []
             segment_rows: list[Row] = []
