@@ -61,7 +61,7 @@ class ApiState:
         return today_cst(self.services.ledger.clock()).isoformat()
 
 
-def get_state(request: Request) -> ApiState:
+def state_of(request: Request) -> ApiState:
     state: ApiState | None = getattr(request.app.state, "api", None)
     if state is None:  # only before start-up completed
         raise ApiProblem(503, "unavailable", "the ledger is starting; retry shortly",
@@ -69,12 +69,20 @@ def get_state(request: Request) -> ApiState:
     return state
 
 
-def get_services(request: Request) -> Services:
-    return get_state(request).services
+# Dependencies that do no I/O are coroutines: FastAPI runs them on the event loop
+# instead of sending each to the thread pool.
 
 
-def get_ledger(request: Request) -> Ledger:
-    return get_state(request).services.ledger
+async def get_state(request: Request) -> ApiState:
+    return state_of(request)
+
+
+async def get_services(request: Request) -> Services:
+    return state_of(request).services
+
+
+async def get_ledger(request: Request) -> Ledger:
+    return state_of(request).services.ledger
 
 
 StateDep = Annotated[ApiState, Depends(get_state)]
@@ -108,7 +116,7 @@ def require(scope: str) -> Callable[..., ApiKey]:
         request: Request,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
     ) -> ApiKey:
-        state = get_state(request)
+        state = state_of(request)
         if credentials is None:
             raise unauthorized("missing API key: send Authorization: Bearer <key>")
         key = state.keys.authenticate(credentials.credentials)

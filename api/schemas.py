@@ -253,7 +253,31 @@ class Event(BaseModel):
     data: dict[str, Any] = Field(description="the event's own fields")
 
 
+WRITTEN_EXAMPLE = {
+    "uscc": EXAMPLE_USCC, "version": 2, "position": 42,
+    "events": [{
+        "position": 42, "uscc": EXAMPLE_USCC, "type": "Committed", "version": 2,
+        "occurred_at": "2025-01-05T10:30:00+08:00",
+        "recorded_at": "2026-01-01T04:00:00.123456+00:00",
+        "data": {"letter_id": "CL-2025-000123", "signatory": "Wang Li", "channel": "qr",
+                 "conditions": ["disinfection cabinet", "ventilation"]},
+    }],
+}
+STANDING_EXAMPLE = {
+    "uscc": EXAMPLE_USCC, "name": "Songbei Riverside Barbershop", "place_type": "barbershop",
+    "district": "230109", "status": "overdue", "credit_class": "C", "hygiene_grade": None,
+    "on_reward_list": False, "on_punishment_list": False,
+    "records": [{"id": "rectification_overdue-3", "kind": "rectification_overdue",
+                 "severity": "general", "since": "2025-04-01", "until": "2026-04-01",
+                 "repairable": True, "repairable_from": "2025-07-01"}],
+    "verification_due": None, "rectification_deadline": "2025-03-31", "version": 3,
+    "position": 57, "as_of": "2025-06-01",
+}
+
+
 class Written(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [WRITTEN_EXAMPLE]})
+
     uscc: Uscc
     version: int = Field(description="the enterprise's version after the write", examples=[2])
     position: int = Field(description="log position of the write's last event", examples=[42])
@@ -275,6 +299,8 @@ class Record(BaseModel):
 
 
 class Standing(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [STANDING_EXAMPLE]})
+
     uscc: Uscc
     name: str = Field(examples=["Songbei Riverside Barbershop"])
     place_type: PlaceType
@@ -300,6 +326,11 @@ class Standing(BaseModel):
 
 
 class LookupResult(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "results": [STANDING_EXAMPLE], "not_found": ["91440101MA5CJQ4N59"],
+        "invalid": ["91350200776049653"],
+    }]})
+
     results: list[Standing]
     not_found: list[str] = Field(description="valid USCCs the ledger does not hold, as sent")
     invalid: list[str] = Field(description="strings that are not valid USCCs, as sent")
@@ -328,16 +359,35 @@ NEXT_CURSOR = "pass as ?cursor= for the next page; null at the end"
 
 
 class PunishmentPage(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "items": [{"uscc": "91440101MA5CJQ4N59", "name": "Harbin Spring Bathhouse",
+                   "place_type": "bathhouse", "district": "230109", "kind": "banned",
+                   "since": "2025-03-01", "until": "2028-03-01",
+                   "reason": "operating without the required conditions",
+                   "decision_no": "HSB-2025-017"}],
+        "next_cursor": "OTE0NDAxMDFNQTVDSlE0TjU5",
+    }]})
+
     items: list[PunishmentItem]
     next_cursor: str | None = Field(description=NEXT_CURSOR)
 
 
 class RewardPage(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "items": [{"uscc": EXAMPLE_USCC, "name": "Songbei Riverside Barbershop",
+                   "place_type": "barbershop", "district": "230109", "since": "2025-05-01"}],
+        "next_cursor": None,
+    }]})
+
     items: list[RewardItem]
     next_cursor: str | None = Field(description=NEXT_CURSOR)
 
 
 class Feed(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "events": WRITTEN_EXAMPLE["events"], "next_after": None,
+    }]})
+
     events: list[Event]
     next_after: int | None = Field(
         description="pass as ?after= for the next page; null at the end (then resume from "

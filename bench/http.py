@@ -1,10 +1,14 @@
 """HTTP: the ledger's API against a bare FastAPI app, both served by uvicorn on the
-loopback in this process and driven by one sequential client with keep-alive.
+loopback in this process and driven by one sequential client with keep-alive, and
+against a direct call of the application in the same run (what HTTP, auth, rate
+limiting, idempotency bookkeeping, access logging and JSON cost on top).
 
 The bare app saves one `eventsourcing` aggregate per POST (a store of the same kind)
 and reads one row by key per GET (from the ledger's own read model table), as in the
 contract's performance targets. The ledger's write returns only once the projections
 include it; its read is a standing as of today.
+
+    python -m bench.http [--store sqlite|postgres] [--writes N] [--reads N]
 """
 
 from __future__ import annotations
@@ -102,6 +106,23 @@ def timed(calls: list[Any]) -> float:
     return time.perf_counter() - start
 
 
+def direct(services: Any, bodies: list[dict[str, Any]], picks: list[str]) -> tuple[float, float]:
+    """Seconds for the same writes and reads as plain calls of the application (the
+    licence command, waiting for the projections; the standing query the route uses)."""
+    from api.standing import live_standing
+    from ledger.dates import today_cst
+
+    start = time.perf_counter()
+    for body in bodies:
+        services.ledger.license(**body)
+    write_time = time.perf_counter() - start
+    day = today_cst(services.ledger.clock()).isoformat()
+    start = time.perf_counter()
+    for uscc in picks:
+        live_standing(services, uscc, day, False)
+    return write_time, time.perf_counter() - start
+
+
 def measure(kind: str, writes: int = 300, reads: int = 600) -> list[Result]:
     import httpx
 
@@ -121,7 +142,7 @@ def measure(kind: str, writes: int = 300, reads: int = 600) -> list[Result]:
             )]
         bodies = [
             {**h.licence, "licensed_at": h.licensed_at.isoformat()}
-            for h in generate(4_242, writes + 20, date(2026, 1, 1))
+            for h in generate(4_242, 2 * writes + 20, date(2026, 1, 1))
         ]
         headers = {"Authorization": f"Bearer {token}"}
         results = []
@@ -132,19 +153,21 @@ def measure(kind: str, writes: int = 300, reads: int = 600) -> list[Result]:
                 for body in bodies[:20]:  # warm up
                     client.post("/v1/enterprises", json=body)
                 write_time = timed([
-                    (lambda b=b: client.post("/v1/enterprises", json=b)) for b in bodies[20:]
+                    (lambda b=b: client.post("/v1/enterprises", json=b))
+                    for b in bodies[20:20 + writes]
                 ])
                 picks = [usccs[i % len(usccs)] for i in range(reads)]
                 read_time = timed([
                     (lambda u=u: client.get(f"/v1/enterprises/{u}/standing")) for u in picks
                 ])
+            direct_write, direct_read = direct(services, bodies[20 + writes:], picks)
             bare = bare_app(library_settings, services.db, set_id)
             with serving(bare) as url, httpx.Client(base_url=url, timeout=30) as client:
                 for i in range(20):
                     client.post("/bare", json={"uscc": f"warm{i}", "name": "warm up"})
                 bare_write = timed([
                     (lambda b=b: client.post("/bare", json={"uscc": b["uscc"], "name": b["name"]}))
-                    for b in bodies[20:]
+                    for b in bodies[20:20 + writes]
                 ])
                 bare_read = timed([(lambda u=u: client.get(f"/bare/{u}")) for u in picks])
             bare.state.store.close()
@@ -158,4 +181,34 @@ def measure(kind: str, writes: int = 300, reads: int = 600) -> list[Result]:
                               rate(reads, bare_read), "req/s",
                               note="1 sequential client; baseline: bare FastAPI reading one "
                                    "row by key"))
+        results.append(Result("HTTP write vs direct call", kind, rate(writes, write_time),
+                              rate(writes, direct_write), "req/s",
+                              note="baseline: Ledger.license called in-process"))
+        results.append(Result("HTTP standing read vs direct call", kind, rate(reads, read_time),
+                              rate(reads, direct_read), "req/s",
+                              note="baseline: the route's standing query called in-process"))
         return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    from bench.common import KINDS, postgres_problem, table
+
+    parser = argparse.ArgumentParser(prog="python -m bench.http", description=__doc__)
+    parser.add_argument("--store", choices=KINDS, action="append", help="default: both")
+    parser.add_argument("--writes", type=int, default=300)
+    parser.add_argument("--reads", type=int, default=600)
+    args = parser.parse_args(argv)
+    results: list[Result] = []
+    for kind in args.store or list(KINDS):
+        if kind == "postgres" and (problem := postgres_problem()) is not None:
+            print(f"postgres: not available ({problem})")
+            continue
+        results.extend(measure(kind, args.writes, args.reads))
+    print(table(results))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -201,3 +201,18 @@ def test_writes_from_another_process_reach_the_read_models(tmp_path: Any) -> Non
             time.sleep(0.01)
         response = client.get(f"/v1/enterprises/{uscc}/standing", headers=bearer(token))
         assert response.status_code == 200
+
+
+def test_every_documented_example_is_valid_for_its_model() -> None:
+    from pydantic import BaseModel
+
+    from api import schemas
+
+    models = [m for m in vars(schemas).values()
+              if isinstance(m, type) and issubclass(m, BaseModel) and m is not BaseModel]
+    checked = 0
+    for model in models:
+        for example in (model.model_config.get("json_schema_extra") or {}).get("examples", []):
+            model.model_validate(example)
+            checked += 1
+    assert checked >= 12

@@ -234,7 +234,7 @@ STANDING_HEADERS = {
 }
 
 
-def known_at_scope(request: Request, key: ReadKey) -> None:
+async def known_at_scope(request: Request, key: ReadKey) -> None:
     """known_at needs audit:read: checked with the key, before any parameter."""
     if "known_at" in request.query_params and not key.has("audit:read"):
         raise ApiProblem(
