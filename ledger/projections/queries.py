@@ -158,7 +158,7 @@ def _list_rows(
         "FROM standing_segments s JOIN enterprise_facts f "
         "ON f.set_id = s.set_id AND f.uscc = s.uscc "
         f"WHERE s.set_id = ({_LIVE}) AND s.{flag} = 1 "
-        f"AND s.valid_from <= ? AND s.valid_until > ? AND {by}.uscc > ?{where} "
+        f"AND s.valid_from <= ? AND s.valid_until > ? AND s.uscc > ?{where} "
         f"ORDER BY {by}.uscc LIMIT ?",
         (*params, limit + 1),
     )
