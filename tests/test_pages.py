@@ -5,6 +5,7 @@ the printed letter to a stored commitment."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import re
 import struct
@@ -440,6 +441,16 @@ def test_the_letter_has_identity_conditions_clause_verifier_and_qr(client, servi
     assert "legal consequences" in page and "虚假承诺" in page
     assert "Public-place sanitation inspectors" in page and "within 60 days" in page
     assert qr_link(page).startswith("http://127.0.0.1:8000/commit/")
+
+
+def test_pages_forbid_scripts_but_the_letters_print_button(client, services, writer):
+    r = client.get(f"/letters/{licensed(services)}", headers=bearer(writer))
+    policy = r.headers["content-security-policy"]
+    handler = re.search(r'onclick="([^"]+)"', r.text).group(1)
+    digest = base64.b64encode(hashlib.sha256(handler.encode()).digest()).decode()
+    assert f"'sha256-{digest}'" in policy and "default-src 'none'" in policy
+    assert "<script" not in r.text
+    assert "frame-ancestors 'none'" in client.get("/").headers["content-security-policy"]
 
 
 def test_the_qr_link_uses_the_configured_public_url(services, store_settings, writer):

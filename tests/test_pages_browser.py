@@ -120,8 +120,21 @@ def browser() -> Iterator[object]:
             b.close()
 
 
-def sign_in(browser, site: Site):
+def watch_errors(page, errors: list[str]) -> None:
+    """Collect what the browser reports as errors (a CSP violation, a failed load)."""
+    expected = ("status of 409", "status of 422")  # refusals the test asks for
+
+    def console(message) -> None:
+        if message.type == "error" and not any(e in message.text for e in expected):
+            errors.append(message.text)
+
+    page.on("console", console)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+
+
+def sign_in(browser, site: Site, errors: list[str] | None = None):
     desk = browser.new_page(viewport={"width": 1280, "height": 900})
+    watch_errors(desk, errors if errors is not None else [])
     desk.goto(site.base + "/supervision")
     assert urlsplit(desk.url).path == "/signin"  # sent to sign in, then back
     site.shot(desk, "signin")
@@ -136,7 +149,8 @@ def test_letter_qr_commit_and_public_page_in_a_browser(browser, site):
     name = "Songbei Willow Barbershop"
     site.services.ledger.license(**licence(uscc, name=name))
 
-    desk = sign_in(browser, site)
+    errors: list[str] = []
+    desk = sign_in(browser, site, errors)
     assert "Supervision queue" in desk.text_content("h1")
     site.shot(desk, "supervision")
 
@@ -145,8 +159,11 @@ def test_letter_qr_commit_and_public_page_in_a_browser(browser, site):
     site.shot(desk, "letter")
     link = read_qr(desk.locator("#qr").screenshot())  # what a phone camera would read
     assert link.startswith(site.base + "/commit/")
+    desk.evaluate("window.print = () => {}")  # no print dialog in the test
+    desk.click("text=Print 打印")  # the one inline handler: a CSP refusal would be an error
 
     phone = browser.new_page(viewport=PHONE, is_mobile=True, has_touch=True)
+    watch_errors(phone, errors)
     phone.goto(link)
     assert name in phone.text_content("main")
     site.shot(phone, "commit-form")
@@ -164,6 +181,7 @@ def test_letter_qr_commit_and_public_page_in_a_browser(browser, site):
     assert "Already submitted" in phone.text_content("h1")
 
     public = browser.new_page(viewport=PHONE, is_mobile=True)
+    watch_errors(public, errors)
     public.goto(site.base + "/")
     public.fill("#q", "willow")
     public.click("form.search button")
@@ -178,6 +196,7 @@ def test_letter_qr_commit_and_public_page_in_a_browser(browser, site):
     public.goto(site.base + "/lists/reward")
     site.shot(public, "reward-list")
 
+    assert errors == []  # no CSP violation or failed load on any page
     with site.services.db.transaction() as tx:
         events = site.services.log.of_enterprise(tx, uscc)
     assert [e.type for e in events] == ["Licensed", "Committed"]
