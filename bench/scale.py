@@ -27,11 +27,10 @@ from datetime import datetime, timezone
 from typing import Any
 
 from bench.common import fresh_store, latency_ms, store_size
-from bench.reads import long_history
+from bench.reads import long_history, travel
 from ledger.bootstrap import Services, bootstrap
 from ledger.dates import today_cst
 from ledger.demo import History, batches, generate
-from ledger.history import replay
 from ledger.projections import queries
 
 PAST = "2024-06-30"
@@ -101,10 +100,10 @@ def read_latencies(s: Services, long_uscc: str) -> dict[str, dict[str, float]]:
             tx, sample, today)), 30),
         "feed page 100": latency_ms(lambda: q(lambda tx: [e.public() for e in s.log.read(
             tx, rng.randrange(max(head - 100, 1)), 100)]), 300),
-        "time travel (typical)": latency_ms(lambda: replay(
-            s, rng.choice(usccs), as_of=PAST, known_at=known_at), 100),
-        f"time travel ({LONG:,} events)": latency_ms(lambda: replay(
-            s, long_uscc, as_of="2023-06-30", known_at=known_at), 10, warmup=1),
+        "time travel (typical)": latency_ms(lambda: travel(
+            s, rng.choice(usccs), PAST, known_at), 100),
+        f"time travel ({LONG:,} events)": latency_ms(lambda: travel(
+            s, long_uscc, "2023-06-30", known_at), 10, warmup=1),
     }
 
 
