@@ -238,3 +238,13 @@ def test_recorded_at_is_stored_in_utc_whatever_the_clock_offset(store_settings, 
         s.close()
     doc = json.loads(ledger(store_settings, "history", uscc, "--json").stdout)
     assert doc["events"][0]["recorded_at"] == "2025-01-02T01:05:00+00:00"
+
+
+@pytest.mark.sqlite_only
+@pytest.mark.parametrize("args", [["migrate"], ["history", "91350200776049653A"]])
+def test_an_unusable_store_exits_1_with_one_line(tmp_path, args):
+    url = f"sqlite:///{tmp_path / 'missing' / 'ledger.db'}"
+    result = CliRunner(env={"LEDGER_DATABASE_URL": url}).invoke(app, args)
+    assert result.exit_code == 1
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("error: cannot open the ledger's database")

@@ -28,13 +28,18 @@ def load_settings() -> Settings:
         fail(f"LEDGER_{str(first['loc'][0]).upper()}: {first['msg']}")
 
 
+def cannot_open(error: Exception) -> str:
+    first = str(error).splitlines()[0] if str(error) else repr(error)
+    return f"cannot open the ledger's database: {first}"
+
+
 @contextmanager
 def services(sync_projections: bool = True) -> Iterator[Services]:
     """Open the ledger for one command; domain errors become exit 2 with one line."""
     try:
         s = bootstrap(load_settings(), sync_projections=sync_projections)
     except Exception as e:  # the store is unreachable or unusable
-        fail(f"cannot open the ledger's database: {str(e).splitlines()[0] if str(e) else e!r}", 1)
+        fail(cannot_open(e), 1)
     try:
         yield s
     except EnterpriseNotFound as e:

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from ledger.cli.common import fail, load_settings, services
+from ledger.cli.common import cannot_open, fail, load_settings, services
 from ledger.history import replay
 
 app = typer.Typer(
@@ -26,12 +26,17 @@ def migrate() -> None:
     from ledger.db import Database
     from ledger.migrations import migrate as run
 
-    db = Database(load_settings())
+    settings = load_settings()
+    db: Database | None = None
     try:
+        db = Database(settings)
         db.create_schema()
         applied = run(db)
+    except Exception as e:  # the store is unreachable or unusable
+        fail(cannot_open(e), 1)
     finally:
-        db.close()
+        if db is not None:
+            db.close()
     with services() as s:  # the event store's own tables and the live projection set
         s.projections.catch_up()
     typer.echo(f"applied: {', '.join(applied)}" if applied else "up to date")
