@@ -121,6 +121,21 @@ class Database:
         finally:
             cur.close()
 
+    @contextmanager
+    def reading(self) -> Iterator[Tx]:
+        """Statements outside an explicit transaction, each its own snapshot: for read
+        paths of one statement (a key lookup, a standing), one round trip each on
+        PostgreSQL instead of three (BEGIN, the statement, COMMIT)."""
+        if self.postgres:
+            with self._pool.connection() as conn, conn.cursor() as cur:
+                yield Tx(cur, True)
+            return
+        cur = self._sqlite().cursor()
+        try:
+            yield Tx(cur, False)
+        finally:
+            cur.close()
+
     def lock(self, tx: Tx, key: int) -> None:
         """A lock held to the end of the transaction (SQLite's write lock already is one)."""
         if self.postgres:
