@@ -106,28 +106,20 @@ def timed(calls: list[Any]) -> float:
     return time.perf_counter() - start
 
 
-def direct(services: Any, bodies: list[dict[str, Any]], picks: list[str]) -> tuple[float, float]:
-    """Seconds for the same writes and reads as plain calls of the application (the
-    licence command, waiting for the projections; the standing query the route uses)."""
-    from api.standing import live_standing
-    from ledger.dates import today_cst
-
-    start = time.perf_counter()
-    for body in bodies:
-        services.ledger.license(**body)
-    write_time = time.perf_counter() - start
-    day = today_cst(services.ledger.clock()).isoformat()
-    start = time.perf_counter()
-    for uscc in picks:
-        live_standing(services, uscc, day, False)
-    return write_time, time.perf_counter() - start
+def chunks(items: list[Any], parts: int) -> list[list[Any]]:
+    size = -(-len(items) // parts)
+    return [items[i:i + size] for i in range(0, len(items), size)]
 
 
-def measure(kind: str, writes: int = 300, reads: int = 600) -> list[Result]:
+def measure(kind: str, writes: int = 300, reads: int = 600, rounds: int = 5) -> list[Result]:
+    """Rates of the ledger over HTTP, the bare app over HTTP and the application called
+    directly, measured in interleaved rounds (so a busy machine slows all three alike)."""
     import httpx
 
     from api.app import create_app
+    from api.standing import live_standing
     from ledger.access import ApiKeys
+    from ledger.dates import today_cst
 
     with fresh_store(kind) as settings, fresh_store(kind) as library_settings:
         services = bootstrap(settings)
@@ -142,52 +134,62 @@ def measure(kind: str, writes: int = 300, reads: int = 600) -> list[Result]:
             )]
         bodies = [
             {**h.licence, "licensed_at": h.licensed_at.isoformat()}
-            for h in generate(4_242, 2 * writes + 20, date(2026, 1, 1))
+            for h in generate(4_242, 2 * writes + 40, date(2026, 1, 1))
         ]
+        warm, via_http, via_call = bodies[:40], bodies[40:40 + writes], bodies[40 + writes:]
+        picks = [usccs[i % len(usccs)] for i in range(reads)]
+        day = today_cst(services.ledger.clock()).isoformat()
         headers = {"Authorization": f"Bearer {token}"}
-        results = []
+        spent = dict.fromkeys(("write", "bare write", "call write", "read", "bare read",
+                               "call read"), 0.0)
+        bare = bare_app(library_settings, services.db, set_id)
         try:
-            with serving(create_app(services=services)) as url, httpx.Client(
-                base_url=url, headers=headers, timeout=30
-            ) as client:
-                for body in bodies[:20]:  # warm up
-                    client.post("/v1/enterprises", json=body)
-                write_time = timed([
-                    (lambda b=b: client.post("/v1/enterprises", json=b))
-                    for b in bodies[20:20 + writes]
-                ])
-                picks = [usccs[i % len(usccs)] for i in range(reads)]
-                read_time = timed([
-                    (lambda u=u: client.get(f"/v1/enterprises/{u}/standing")) for u in picks
-                ])
-            direct_write, direct_read = direct(services, bodies[20 + writes:], picks)
-            bare = bare_app(library_settings, services.db, set_id)
-            with serving(bare) as url, httpx.Client(base_url=url, timeout=30) as client:
-                for i in range(20):
-                    client.post("/bare", json={"uscc": f"warm{i}", "name": "warm up"})
-                bare_write = timed([
-                    (lambda b=b: client.post("/bare", json={"uscc": b["uscc"], "name": b["name"]}))
-                    for b in bodies[20:20 + writes]
-                ])
-                bare_read = timed([(lambda u=u: client.get(f"/bare/{u}")) for u in picks])
-            bare.state.store.close()
+            with serving(create_app(services=services)) as url, serving(bare) as bare_url, \
+                    httpx.Client(base_url=url, headers=headers, timeout=30) as client, \
+                    httpx.Client(base_url=bare_url, timeout=30) as plain:
+                timed([(lambda b=b: client.post("/v1/enterprises", json=b)) for b in warm[:20]])
+                timed([(lambda b=b: plain.post("/bare", json={"uscc": b["uscc"],
+                                                               "name": b["name"]}))
+                       for b in warm[20:]])
+                for mine, theirs, direct in zip(
+                    chunks(via_http, rounds), chunks(via_http, rounds), chunks(via_call, rounds),
+                    strict=True,
+                ):
+                    spent["write"] += timed(
+                        [(lambda b=b: client.post("/v1/enterprises", json=b)) for b in mine])
+                    spent["bare write"] += timed(
+                        [(lambda b=b: plain.post("/bare", json={"uscc": b["uscc"],
+                                                                "name": b["name"]}))
+                         for b in theirs])
+                    start = time.perf_counter()
+                    for body in direct:
+                        services.ledger.license(**body)
+                    spent["call write"] += time.perf_counter() - start
+                for batch in chunks(picks, rounds):
+                    spent["read"] += timed(
+                        [(lambda u=u: client.get(f"/v1/enterprises/{u}/standing"))
+                         for u in batch])
+                    spent["bare read"] += timed([(lambda u=u: plain.get(f"/bare/{u}"))
+                                                 for u in batch])
+                    start = time.perf_counter()
+                    for uscc in batch:
+                        live_standing(services, uscc, day, False)
+                    spent["call read"] += time.perf_counter() - start
         finally:
+            bare.state.store.close()
             services.close()
-        results.append(Result("HTTP write (licence)", kind, rate(writes, write_time),
-                              rate(writes, bare_write), "req/s",
-                              note="1 sequential client; baseline: bare FastAPI saving one "
-                                   "aggregate"))
-        results.append(Result("HTTP standing read", kind, rate(reads, read_time),
-                              rate(reads, bare_read), "req/s",
-                              note="1 sequential client; baseline: bare FastAPI reading one "
-                                   "row by key"))
-        results.append(Result("HTTP write vs direct call", kind, rate(writes, write_time),
-                              rate(writes, direct_write), "req/s",
-                              note="baseline: Ledger.license called in-process"))
-        results.append(Result("HTTP standing read vs direct call", kind, rate(reads, read_time),
-                              rate(reads, direct_read), "req/s",
-                              note="baseline: the route's standing query called in-process"))
-        return results
+        w, r = rate(writes, spent["write"]), rate(reads, spent["read"])
+        return [
+            Result("HTTP write (licence)", kind, w, rate(writes, spent["bare write"]), "req/s",
+                   note="1 sequential client; baseline: bare FastAPI saving one aggregate"),
+            Result("HTTP standing read", kind, r, rate(reads, spent["bare read"]), "req/s",
+                   note="1 sequential client; baseline: bare FastAPI reading one row by key"),
+            Result("HTTP write vs direct call", kind, w, rate(writes, spent["call write"]),
+                   "req/s", note="baseline: Ledger.license called in-process"),
+            Result("HTTP standing read vs direct call", kind, r,
+                   rate(reads, spent["call read"]), "req/s",
+                   note="baseline: the route's standing query called in-process"),
+        ]
 
 
 def main(argv: list[str] | None = None) -> int:

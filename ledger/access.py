@@ -155,7 +155,7 @@ class ApiKeys:
         if tx is not None:
             row = tx.one(sql, (hash_key(token),))
         else:
-            with self.db.transaction() as own:
+            with self.db.reading() as own:  # one statement: one round trip
                 row = own.one(sql, (hash_key(token),))
         return None if row is None else _key(row)
 

@@ -34,7 +34,7 @@ def feed(
     """Keep a copy in sync: start at `after=0`, follow `next_after` while it is not null,
     then poll again with `after` = the position of the last event you stored. Positions
     are gap-free and never reused. Personal data only for keys with audit:read."""
-    with state.services.db.transaction() as tx:
+    with state.services.db.reading() as tx:
         events = state.services.log.read(tx, after, limit + 1)
     more = len(events) > limit
     events = events[:limit]

@@ -41,7 +41,7 @@ def punishment_list(
     """Enterprises with an active serious record at the end of `as_of`, by USCC, with the
     record's kind, start, end of display, reason and decision number."""
     day = query_day(as_of, "as_of", state.today())
-    with state.services.db.transaction() as tx:
+    with state.services.db.reading() as tx:
         items, next_cursor = queries.punishment_list(tx, day, place_type, district, limit, cursor)
     return JSONResponse({"items": items, "next_cursor": next_cursor})
 
@@ -64,6 +64,6 @@ def reward_list(
     """Enterprises on the joint reward (incentive) list at the end of `as_of`, by USCC,
     with the day each qualified."""
     day = query_day(as_of, "as_of", state.today())
-    with state.services.db.transaction() as tx:
+    with state.services.db.reading() as tx:
         items, next_cursor = queries.reward_list(tx, day, place_type, district, limit, cursor)
     return JSONResponse({"items": items, "next_cursor": next_cursor})
