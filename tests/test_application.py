@@ -469,3 +469,20 @@ def test_each_write_is_projected_before_it_returns(services, committed):
     written = inspect(services, committed, "2025-02-01T10:00:00+08:00")
     live = services.projections.live()
     assert live is not None and live.position == written.position
+
+
+@pytest.mark.parametrize(
+    ("at", "deadline"),
+    [("0001-01-01T00:00:00+09:00", None), ("2025-02-01T10:00:00+08:00", "9999-12-31")],
+)
+def test_a_date_out_of_range_is_refused_before_it_can_poison_the_projections(
+    services, committed, at, deadline
+):
+    err = unchanged(services, committed, InvalidInput, inspect, services=services,
+                    uscc=committed, at=at, outcome="rectify",
+                    rectification_deadline=deadline or "2025-03-01")
+    assert err.reason == "range"
+    inspect(services, committed, "2025-02-01T10:00:00+08:00")  # the projections still follow
+    head, _ = stored(services)
+    live = services.projections.live()
+    assert live is not None and live.position == head

@@ -177,11 +177,12 @@ def test_an_unknown_enterprise_exits_1(store_settings, written):
         (["91350200776049653A", "--known-at", "2025-03-01T10:00:00"], "--known-at"),
         (["91350200776049653A", "--known-at", "2025-03-01"], "--known-at"),
         (["91350200776049653A", "--known-at", "soon"], "--known-at"),
+        (["{written}", "--known-at", "0001-01-01T00:00:00+09:00"], "--known-at"),
     ],
 )
 @pytest.mark.sqlite_only
 def test_bad_input_exits_2_with_a_one_line_reason(store_settings, written, args, names):
-    result = ledger(store_settings, "history", *args)
+    result = ledger(store_settings, "history", *(a.format(written=written) for a in args))
     assert result.exit_code == 2, result.output
     assert result.stdout == ""
     (line,) = result.stderr.strip().splitlines()

@@ -138,6 +138,8 @@ def test_each_place_type_of_the_four_small_is_accepted(place_type):
         ({"occurred_at": "2025-01-02T09:00:00"}, "licensed_at", "offset"),
         ({"occurred_at": "2025-01-02"}, "licensed_at", "offset"),
         ({"occurred_at": "yesterday"}, "licensed_at", "format"),
+        ({"occurred_at": "0001-01-01T00:00:00+09:00"}, "licensed_at", "range"),
+        ({"occurred_at": "1899-12-31T23:59:59+08:00"}, "licensed_at", "range"),
     ],
 )
 def test_a_licence_with_invalid_input_names_the_field(overrides, field, reason):
@@ -245,6 +247,10 @@ def test_an_inspection_records_its_data():
          "rectification_deadline", "unexpected"),
         ({"at": "2025-02-01T10:00:00"}, "inspected_at", "offset"),
         ({"outcome": "ban", "decision_no": "x" * 101}, "decision_no", "too_long"),
+        ({"outcome": "rectify", "rectification_deadline": "9999-12-31"},
+         "rectification_deadline", "range"),
+        ({"outcome": "rectify", "rectification_deadline": "3000-01-01"},
+         "rectification_deadline", "range"),
     ],
 )
 def test_an_inspection_with_invalid_input_names_the_field(kw, field, reason):
@@ -621,3 +627,10 @@ def test_an_old_history_still_loads_whatever_the_clock_says():
     assert replayed is not None
     assert replayed.version == 3
     assert replayed.order == {"version": 3, "deadline": date(2025, 2, 15)}
+
+
+def test_the_years_1900_to_2999_are_accepted():
+    e = licensed(occurred_at="1900-01-01T00:00:00+08:00")
+    commit(e, "1900-01-01T00:00:00-05:00")
+    inspect(e, "1900-01-02T00:00:00+08:00", "rectify", 60, rectification_deadline="2999-12-31")
+    assert types(e.collect_events()) == ["Licensed", "Committed", "Inspected"]

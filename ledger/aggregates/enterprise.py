@@ -8,7 +8,7 @@ again every time the enterprise is replayed from the store.
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
@@ -30,6 +30,8 @@ PLACE_TYPES = ("hotel", "bathhouse", "beauty_salon", "barbershop")
 OUTCOMES = ("compliant", "rectify", "ban")
 CHANNELS = ("qr", "counter")
 CLOCK_SKEW = timedelta(minutes=5)
+MIN_YEAR, MAX_YEAR = 1900, 2999  # as the API's schemas: every policy date stays computable
+D = TypeVar("D", bound=date)
 _NAMESPACE = uuid5(NAMESPACE_URL, "https://credit-ledger.example/enterprise")
 
 
@@ -73,18 +75,25 @@ def aware(value: Any, field: str) -> datetime:
         raise InvalidInput(field, "type", f"{field}: must be an ISO 8601 timestamp")
     if value.tzinfo is None or value.utcoffset() is None:
         raise InvalidInput(field, "offset", f"{field}: needs a UTC offset (e.g. +08:00)")
-    return value
+    return in_range(value, field)
 
 
 def a_date(value: Any, field: str) -> date:
     if isinstance(value, str):
         try:
-            return date.fromisoformat(value)
+            return in_range(date.fromisoformat(value), field)
         except ValueError:
             raise InvalidInput(field, "format", f"{field}: not a YYYY-MM-DD date") from None
     if isinstance(value, date) and not isinstance(value, datetime):
-        return value
+        return in_range(value, field)
     raise InvalidInput(field, "type", f"{field}: must be a YYYY-MM-DD date")
+
+
+def in_range(value: D, field: str) -> D:
+    """A year the ledger can compute with (display periods, deadlines) in any offset."""
+    if not MIN_YEAR <= value.year <= MAX_YEAR:
+        raise InvalidInput(field, "range", f"{field}: the year must lie in {MIN_YEAR}-{MAX_YEAR}")
+    return value
 
 
 def district_code(value: Any, field: str = "district") -> str:

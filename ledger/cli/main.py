@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from typing import Annotated
 
 import typer
@@ -76,6 +76,10 @@ def parse_moment(value: str | None, field: str) -> datetime | None:
         fail(f"{field}: not an ISO 8601 timestamp")
     if moment.tzinfo is None:
         fail(f"{field}: needs a UTC offset (e.g. +08:00)")
+    try:
+        moment.astimezone(timezone.utc)
+    except OverflowError:
+        fail(f"{field}: out of range")
     return moment
 
 
