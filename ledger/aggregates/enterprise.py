@@ -119,7 +119,7 @@ class Enterprise(Aggregate):
         address: str,
         district: str,
         legal_representative: str,
-        occurred_at: datetime,
+        occurred_at: datetime | str,
         now: datetime,
     ) -> Enterprise:
         uscc = validate_uscc(uscc)
@@ -185,7 +185,7 @@ class Enterprise(Aggregate):
     def commit(
         self,
         *,
-        occurred_at: datetime,
+        occurred_at: datetime | str,
         signatory: str,
         now: datetime,
         letter_id: str | None = None,
@@ -227,7 +227,7 @@ class Enterprise(Aggregate):
     def inspect(
         self,
         *,
-        occurred_at: datetime,
+        occurred_at: datetime | str,
         inspector: str,
         score: int,
         outcome: str,
@@ -302,7 +302,12 @@ class Enterprise(Aggregate):
             }
 
     def rectify(
-        self, *, occurred_at: datetime, verified_by: str, now: datetime, note: str | None = None
+        self,
+        *,
+        occurred_at: datetime | str,
+        verified_by: str,
+        now: datetime,
+        note: str | None = None,
     ) -> None:
         moment = aware(occurred_at, "rectified_at")
         verified_by = required_text(verified_by, "verified_by", 100)
@@ -322,7 +327,12 @@ class Enterprise(Aggregate):
         self._close_order(cst_date(self.last_occurred_at), problem_fixed=True)
 
     def ban(
-        self, *, occurred_at: datetime, reason: str, now: datetime, decision_no: str | None = None
+        self,
+        *,
+        occurred_at: datetime | str,
+        reason: str,
+        now: datetime,
+        decision_no: str | None = None,
     ) -> None:
         moment = aware(occurred_at, "banned_at")
         reason = required_text(reason, "reason", 1000)
@@ -342,7 +352,7 @@ class Enterprise(Aggregate):
         self.order = None
 
     def repair(
-        self, *, occurred_at: datetime, record: str, approved_by: str, now: datetime
+        self, *, occurred_at: datetime | str, record: str, approved_by: str, now: datetime
     ) -> None:
         moment = aware(occurred_at, "repaired_at")
         record = required_text(record, "record", 100)
