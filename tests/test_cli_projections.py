@@ -135,3 +135,13 @@ def test_the_progress_bar_is_only_for_terminals(monkeypatch):
         assert update is not None
         update(5, 10)
         update(10, 10)
+
+
+def test_discard_drops_a_set_built_beside(ledger_env):
+    run("rebuild", "--policy", "v2")
+    ready = next(i for i, (_, state) in sets(ledger_env).items() if state == "ready")
+    result = run("discard", ready)
+    assert result.exit_code == 0, result.output
+    assert list(sets(ledger_env).values()) == [("v1", "live")]
+    again = run("discard", ready)
+    assert again.exit_code == 2 and "no projection set" in again.stderr

@@ -424,3 +424,18 @@ def test_a_ready_set_of_an_unknown_policy_does_not_stop_the_live_one(services, l
                    "VALUES ('v9-future', 'v9', 'ready', 0, 'x')")
     written = s.ledger.license(**licence(random_uscc()))
     assert s.projections.live().position >= written.position
+
+
+def test_a_set_built_beside_can_be_discarded_but_not_the_live_one(services, later):
+    s = services
+    s.ledger.license(**licence(random_uscc()))
+    live = live_id(s)
+    beside = s.projections.rebuild("v2", swap=False)
+    s.projections.discard(beside)
+    assert [st.id for st in s.projections.status()] == [live]
+    with s.db.transaction() as tx:
+        assert tx.value("SELECT COUNT(*) FROM enterprise_facts WHERE set_id = ?", (beside,)) == 0
+    with pytest.raises(LedgerError, match="only a ready set"):
+        s.projections.discard(live)
+    with pytest.raises(LedgerError, match="no projection set"):
+        s.projections.discard(beside)

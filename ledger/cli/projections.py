@@ -130,3 +130,13 @@ def swap_set(
     with services(sync_projections=False) as s:
         s.projections.swap(set_id)
     typer.echo(f"{set_id} is live")
+
+
+@app.command()
+def discard(
+    set_id: Annotated[str, typer.Argument(help="a ready set's id (ledger projections status)")],
+) -> None:
+    """Drop a set built beside the live one without switching to it."""
+    with services(sync_projections=False) as s:
+        s.projections.discard(set_id)
+    typer.echo(f"{set_id} discarded")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from ledger.dates import ONE_DAY, add_years
 from ledger.eventlog import LoggedEvent
@@ -53,6 +53,27 @@ def _days_between(first: str, second: str) -> int:
     return (date.fromisoformat(second) - date.fromisoformat(first)).days
 
 
+class Shown(NamedTuple):
+    """A record with the dates the policy gives it (computed once per facts)."""
+
+    record: Record
+    since: str
+    ends: str  # first day no longer shown: end of display or repair
+    clean_from: str  # first day it no longer counts against the reward list
+    serious: bool
+    public: dict[str, Any]
+
+
+class Known(NamedTuple):
+    """What the standing needs of the facts that does not depend on the day."""
+
+    records: list[Shown]
+    deadline: str | None
+    grade: str | None
+    verification_due: str | None
+    reward_run: str | None  # second inspection of the run's first qualifying pair
+
+
 @dataclass(frozen=True)
 class Policy:
     version: str
@@ -62,7 +83,7 @@ class Policy:
     grade_min_gap_days: int = 90
     verification_days: int = 60
 
-    # -- the records as of a day -------------------------------------------------------------
+    # -- the records ---------------------------------------------------------------------------
 
     def records(self, facts: Facts, day: str) -> list[Record]:
         """Every record started on or before ``day`` (active or not); an open order whose
@@ -84,42 +105,6 @@ class Policy:
         """The first day on which ``record`` no longer started in the last N years."""
         return _plus_years(record.since, self.reward_clean_years)
 
-    # -- the standing ----------------------------------------------------------------------
-
-    def standing(self, facts: Facts, day: str) -> dict[str, Any]:
-        """Standing at the end of ``day`` (ISO date, CST), from facts that hold exactly
-        the events that occurred on or before that day."""
-        started = self.records(facts, day)
-        active = [r for r in started if day < self.ends(r)]
-        status = facts.base
-        deadline = facts.order[1] if facts.order is not None else None
-        if status == "rectify":
-            status = "rectifying" if deadline is not None and day <= deadline else "overdue"
-        serious = [r for r in active if KINDS[r.kind].severity == "serious"]
-        general = [r for r in active if KINDS[r.kind].severity == "general"]
-        reward_since = self.reward_since(facts, status, started, day)
-        on_reward = reward_since is not None
-        credit_class = "D" if serious else "C" if general else "A" if on_reward else "B"
-        punishment = None
-        if serious:
-            r = serious[0]
-            punishment = {
-                "kind": r.kind, "since": r.since, "until": self.ends(r),
-                "reason": r.reason, "decision_no": r.decision_no,
-            }
-        return {
-            "status": status,
-            "credit_class": credit_class,
-            "hygiene_grade": self.hygiene_grade(facts),
-            "on_reward_list": on_reward,
-            "on_punishment_list": punishment is not None,
-            "records": [self.public_record(r) for r in active],
-            "verification_due": self.verification_due(facts),
-            "rectification_deadline": deadline if facts.base == "rectify" else None,
-            "reward_since": reward_since,
-            "punishment": punishment,
-        }
-
     @staticmethod
     def public_record(r: Record) -> dict[str, Any]:
         kind = KINDS[r.kind]
@@ -133,6 +118,22 @@ class Policy:
             "repairable_from": _repairable_from(r.kind, r.since),
         }
 
+    # -- what does not depend on the day ---------------------------------------------------------
+
+    def known(self, facts: Facts) -> Known:
+        shown = [
+            Shown(r, r.since, self.ends(r), self.clean_from(r),
+                  KINDS[r.kind].severity == "serious", self.public_record(r))
+            for r in self.records(facts, FOREVER)
+        ] if facts.records or facts.order is not None else []
+        return Known(
+            shown,
+            facts.order[1] if facts.order is not None else None,
+            self.hygiene_grade(facts),
+            self.verification_due(facts),
+            self.reward_run(facts) if facts.base == "compliant" else None,
+        )
+
     def qualifies(self, earlier: list[Any], later: list[Any]) -> bool:
         """Two consecutive inspections that earn the reward list."""
         return (
@@ -141,26 +142,18 @@ class Policy:
             and _days_between(earlier[0], later[0]) >= self.reward_min_gap_days
         )
 
-    def reward_since(
-        self, facts: Facts, status: str, started: list[Record], day: str
-    ) -> str | None:
-        """The day from which the enterprise has been on the reward list without a break,
-        or None when it is not on it at the end of ``day``.
-
-        It is on the list while compliant, clean of records started in the last N years
-        and with its last two inspections qualifying; each later qualifying inspection
-        keeps it there, so membership began at the second inspection of the first
-        qualifying pair of the latest unbroken run (or when the last record aged out)."""
-        if status != "compliant":
-            return None
+    def reward_run(self, facts: Facts) -> str | None:
+        """While the last two inspections qualify, the day the unbroken run of qualifying
+        pairs began earning the list (the second inspection of its first pair): each
+        later qualifying inspection keeps an enterprise on the list, so its membership
+        dates from there (or from when its last record aged out, see ``standing``)."""
         inspections = facts.inspections
         k = len(inspections) - 1
         if k < 1 or not self.qualifies(inspections[k - 1], inspections[k]):
             return None
         while k >= 2 and self.qualifies(inspections[k - 2], inspections[k - 1]):
             k -= 1
-        since = max([inspections[k][0], *(self.clean_from(r) for r in started)])
-        return since if since <= day else None
+        return str(inspections[k][0])
 
     def hygiene_grade(self, facts: Facts) -> str | None:
         """From the latest score, once some two inspections lie N days apart."""
@@ -177,25 +170,78 @@ class Policy:
             return None
         return _plus_days(facts.first_committed_on, self.verification_days)
 
+    # -- the standing ----------------------------------------------------------------------
+
+    def standing(self, facts: Facts, day: str) -> dict[str, Any]:
+        """Standing at the end of ``day`` (ISO date, CST), from facts that hold exactly
+        the events that occurred on or before that day."""
+        return self._standing(facts.base, self.known(facts), day)
+
+    def _standing(self, base: str, known: Known, day: str) -> dict[str, Any]:
+        started = [s for s in known.records if s.since <= day]
+        active = [s for s in started if day < s.ends]
+        status = base
+        if base == "rectify":
+            status = "rectifying" if known.deadline is not None and day <= known.deadline \
+                else "overdue"
+        serious = next((s for s in active if s.serious), None)
+        general = any(not s.serious for s in active)
+        # on the reward list: compliant, the last two inspections qualify, and no record
+        # started in the last N years
+        reward_since = None
+        if status == "compliant" and known.reward_run is not None:
+            since = max([known.reward_run, *(s.clean_from for s in started)])
+            reward_since = since if since <= day else None
+        credit_class = (
+            "D" if serious else "C" if general else "A" if reward_since is not None else "B"
+        )
+        punishment = None
+        if serious is not None:
+            r = serious.record
+            punishment = {
+                "kind": r.kind, "since": r.since, "until": serious.ends,
+                "reason": r.reason, "decision_no": r.decision_no,
+            }
+        return {
+            "status": status,
+            "credit_class": credit_class,
+            "hygiene_grade": known.grade,
+            "on_reward_list": reward_since is not None,
+            "on_punishment_list": punishment is not None,
+            "records": [s.public for s in active],
+            "verification_due": known.verification_due,
+            "rectification_deadline": known.deadline if base == "rectify" else None,
+            "reward_since": reward_since,
+            "punishment": punishment,
+        }
+
     # -- how the standing moves with no new event ---------------------------------------------
 
     def breakpoints(self, facts: Facts, after: str, before: str = FOREVER) -> list[str]:
         """The days strictly between ``after`` and ``before`` on which the standing may
         change by itself (a record starts, ends or ages out of the reward window)."""
-        days: set[str] = set()
-        for r in self.records(facts, FOREVER):
-            days.update((r.since, self.ends(r), self.clean_from(r)))
+        return self._breakpoints(self.known(facts), after, before)
+
+    @staticmethod
+    def _breakpoints(known: Known, after: str, before: str) -> list[str]:
+        days = {d for s in known.records for d in (s.since, s.ends, s.clean_from)}
         return sorted(d for d in days if after < d < before)
 
     def timeline(
-        self, facts: Facts, until: str = FOREVER
+        self, facts: Facts, until: str = FOREVER, extra: dict[str, Any] | None = None
     ) -> list[tuple[str, str, dict[str, Any]]]:
         """Segments ``(valid_from, valid_until, standing)`` from the latest event's day to
         ``until`` (the next event's day, or FOREVER), merged where the standing does
-        not change."""
+        not change; ``extra`` fields are added to each standing."""
+        known = self.known(facts)
         segments: list[tuple[str, str, dict[str, Any]]] = []
-        for day in [facts.last_on, *self.breakpoints(facts, facts.last_on, until)]:
-            standing = self.standing(facts, day)
+        points = [facts.last_on]
+        if known.records:
+            points.extend(self._breakpoints(known, facts.last_on, until))
+        for day in points:
+            standing = self._standing(facts.base, known, day)
+            if extra:
+                standing.update(extra)
             if segments and segments[-1][2] == standing:
                 continue
             if segments:

@@ -265,7 +265,7 @@ class Projections:
     def _fold_all(self, policy: Policy, head: int) -> Iterator[tuple[Facts, list[Segment], int]]:
         """Each enterprise's facts and whole timeline, from the stored rows up to
         ``head`` read in primary-key order; only what the fold needs is decoded."""
-        loads = json.loads
+        decode = json.JSONDecoder().raw_decode  # a stored state is one JSON document
         kinds: dict[str, str] = {}
         group: list[Stored] = []
         current: Any = None
@@ -279,7 +279,7 @@ class Projections:
                 kind = kinds.get(topic)
                 if kind is None:
                     kind = kinds[topic] = topic.rsplit(".", 1)[-1]
-                body = loads(state if isinstance(state, (bytes, str)) else bytes(state))
+                body = decode(state if isinstance(state, str) else bytes(state).decode())[0]
                 group.append(
                     Stored(position, body["uscc"], kind, version, body["occurred_at"], body)
                 )
@@ -345,6 +345,19 @@ class Projections:
                 (utcnow(), set_id),
             )
         with self.db.transaction(write=True) as tx:
+            self._drop_stale(tx, ("retired",))
+
+    def discard(self, set_id: str) -> None:
+        """Drop a set built beside the live one (a comparison no longer wanted)."""
+        with self.db.transaction(write=True) as tx:
+            self.db.lock(tx, LOCK_SETS)
+            state = tx.value("SELECT state FROM projection_sets WHERE id = ?", (set_id,))
+            if state is None:
+                raise LedgerError(f"no projection set {set_id}")
+            if state != "ready":
+                raise LedgerError(f"projection set {set_id} is {state}: only a ready set "
+                                  "built beside can be discarded")
+            tx.execute("UPDATE projection_sets SET state = 'retired' WHERE id = ?", (set_id,))
             self._drop_stale(tx, ("retired",))
 
     def _drop_stale(self, tx: Tx, states: tuple[str, ...]) -> None:

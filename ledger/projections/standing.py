@@ -39,8 +39,7 @@ def advance(
         # each segment also names the last event it reflects (the standing "as of" a
         # day reflects the events that occurred on or before it)
         marks = {"version": facts.version, "position": facts.position}
-        until = days[i + 1] if i < last else FOREVER
-        segments.extend((a, b, {**st, **marks}) for a, b, st in policy.timeline(facts, until))
+        segments.extend(policy.timeline(facts, days[i + 1] if i < last else FOREVER, marks))
     if facts is None:
         raise ValueError("advance needs at least one event")
     return facts, days[0], segments
