@@ -120,6 +120,24 @@ def test_an_abandoned_request_is_409_and_never_run_twice(api: Api) -> None:
     assert response.json()["type"].endswith("idempotency-key-abandoned")
 
 
+def test_a_write_whose_response_was_not_stored_is_never_applied_twice(
+    api: Api, monkeypatch: Any
+) -> None:
+    def lost(*_: Any) -> None:
+        raise RuntimeError("the store went away after the command")
+
+    monkeypatch.setattr(api.state.idempotency, "complete", lost)
+    monkeypatch.setattr(api.state.idempotency, "wait", 0.0)
+    headers = {**api.writer, **idem()}
+    body = licence(random_uscc())
+    before = api.head()
+    first = api.client.post("/v1/enterprises", json=body, headers=headers)
+    assert first.status_code == 500
+    retry = api.client.post("/v1/enterprises", json=body, headers=headers)
+    assert retry.status_code == 409
+    assert api.head() == before + 1
+
+
 def pending(api: Api, key: str, body: dict[str, Any], created_at: str) -> None:
     """The record a request leaves while it runs (or when its process died)."""
     from api.schemas import LicenceCreate

@@ -126,22 +126,30 @@ def write(
             return respond(stored, replayed=True)
         claimed = True
     try:
-        for attempt in range(RETRIES):
-            try:
-                written = command(expected)
-                break
-            except ConcurrentWrite:
-                if expected is not None or attempt == RETRIES - 1:
-                    raise
-        response = written_response(written)
-        if claimed:
-            state.idempotency.complete(key.name, idempotency_key, response)  # type: ignore[arg-type]
+        written = run(command, expected)
     except BaseException:
-        if claimed:
+        if claimed:  # nothing was stored: a retry may run the command again
             state.idempotency.release(key.name, idempotency_key)  # type: ignore[arg-type]
         raise
     state.metrics.events.inc(len(written.events))
+    response = written_response(written)
+    if claimed:
+        # Should this fail, the claim stays pending: a retry then gets 409, never a
+        # second application of the command.
+        state.idempotency.complete(key.name, idempotency_key, response)  # type: ignore[arg-type]
     return respond(response)
+
+
+def run(command: Callable[[int | None], WrittenResult], expected: int | None) -> WrittenResult:
+    """A write without If-Match that lost a race to another writer decides again on the
+    new version (the rules are checked again); with If-Match the conflict is final."""
+    for _ in range(RETRIES - 1):
+        try:
+            return command(expected)
+        except ConcurrentWrite:
+            if expected is not None:
+                raise
+    return command(expected)
 
 
 def fields(body: BaseModel) -> dict[str, Any]:
