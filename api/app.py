@@ -117,7 +117,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = getattr(app.state, "api", None) is None
         if owned:
-            app.state.api = ApiState.build(bootstrap(settings or Settings()))
+            app.state.api = ApiState.build(bootstrap(settings or Settings()))  # type: ignore[call-arg]
         api: ApiState = app.state.api
         stop = threading.Event()
         follower = threading.Thread(

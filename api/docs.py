@@ -74,8 +74,9 @@ WRITE = (*AUTH, 404, 409, 412, 413, 415, 422, 503)
 def body_doc(model: type[BaseModel], description: str | None = None) -> dict[str, Any]:
     """``openapi_extra`` for a route whose body is parsed by `deps.json_body`."""
     content: dict[str, Any] = {"schema": {"$ref": REF.format(model=model.__name__)}}
-    examples = (model.model_config.get("json_schema_extra") or {}).get("examples")  # type: ignore[union-attr]
-    if examples:
+    extra = model.model_config.get("json_schema_extra")
+    examples = extra.get("examples") if isinstance(extra, dict) else None
+    if isinstance(examples, list) and examples:
         content["examples"] = {f"example{i + 1}": {"value": v} for i, v in enumerate(examples)}
     body: dict[str, Any] = {"required": True, "content": {"application/json": content}}
     if description:

@@ -55,30 +55,15 @@ def check_day(value: str) -> str:
     return value
 
 
-def Text(max_length: int, description: str, example: str) -> Any:  # noqa: N802
-    return Annotated[
-        str,
-        Field(max_length=max_length, pattern=TEXT_PATTERN, description=description,
-              examples=[example]),
-    ]
-
-
-def OptionalText(max_length: int, description: str, example: str) -> Any:  # noqa: N802
-    return Annotated[
-        str | None,
-        Field(None, max_length=max_length, pattern=OPTIONAL_TEXT_PATTERN,
-              description=description, examples=[example]),
-    ]
-
-
-def Moment(description: str, example: str) -> Any:  # noqa: N802
-    return Annotated[
-        str,
-        Field(description=description + f" (ISO 8601 with a UTC offset; years {MIN_YEAR}-"
-              f"{MAX_YEAR})", examples=[example], pattern=MOMENT_PATTERN,
-              json_schema_extra={"format": "date-time"}),
-    ]
-
+Text100 = Annotated[str, Field(max_length=100, pattern=TEXT_PATTERN)]
+Text200 = Annotated[str, Field(max_length=200, pattern=TEXT_PATTERN)]
+Text500 = Annotated[str, Field(max_length=500, pattern=TEXT_PATTERN)]
+Text1000 = Annotated[str, Field(max_length=1000, pattern=TEXT_PATTERN)]
+OptionalText100 = Annotated[str | None, Field(max_length=100, pattern=OPTIONAL_TEXT_PATTERN)]
+OptionalText2000 = Annotated[str | None, Field(max_length=2000, pattern=OPTIONAL_TEXT_PATTERN)]
+MomentText = Annotated[
+    str, Field(pattern=MOMENT_PATTERN, json_schema_extra={"format": "date-time"})
+]  # years MIN_YEAR..MAX_YEAR; the domain checks the rest (format, offset)
 
 Day = Annotated[
     str,
@@ -106,14 +91,26 @@ class LicenceCreate(Request):
     """A business licence was issued: the enterprise enters the ledger."""
 
     uscc: Uscc
-    name: Text(200, "the enterprise's registered name", "Songbei Riverside Barbershop")
+    name: Text200 = Field(
+        description="the enterprise's registered name",
+        examples=["Songbei Riverside Barbershop"],
+    )
     place_type: PlaceType = Field(examples=["barbershop"])
-    address: Text(500, "premises address", "18 Chuangxin Road, Songbei District, Harbin")
+    address: Text500 = Field(
+        description="premises address",
+        examples=["18 Chuangxin Road, Songbei District, Harbin"],
+    )
     district: str = Field(
         pattern=r"^[0-9]{6}$", description="administrative division code", examples=["230109"]
     )
-    legal_representative: Text(100, "legal representative (personal data)", "Wang Li")
-    licensed_at: Moment("when the licence was issued", "2025-01-02T09:00:00+08:00")
+    legal_representative: Text100 = Field(
+        description="legal representative (personal data)",
+        examples=["Wang Li"],
+    )
+    licensed_at: MomentText = Field(
+        description="when the licence was issued (ISO 8601 with a UTC offset)",
+        examples=["2025-01-02T09:00:00+08:00"],
+    )
 
     model_config = ConfigDict(
         extra="forbid",
@@ -135,9 +132,16 @@ Condition = Annotated[str, Field(max_length=500, pattern=OPTIONAL_TEXT_PATTERN)]
 class CommitmentCreate(Request):
     """The enterprise submitted its notification and commitment letter."""
 
-    committed_at: Moment("when the commitment was made", "2025-01-05T10:30:00+08:00")
-    signatory: Text(100, "who signed the letter", "Wang Li")
-    letter_id: OptionalText(100, "the letter's id (default: derived)", "CL-2025-000123")
+    committed_at: MomentText = Field(
+        description="when the commitment was made (ISO 8601 with a UTC offset)",
+        examples=["2025-01-05T10:30:00+08:00"],
+    )
+    signatory: Text100 = Field(description="who signed the letter", examples=["Wang Li"])
+    letter_id: OptionalText100 = Field(
+        None,
+        description="the letter's id (default: derived)",
+        examples=["CL-2025-000123"],
+    )
     channel: Channel | None = Field(None, description="default: counter", examples=["qr"])
     conditions: list[Condition] | None = Field(
         None, max_length=100, description="conditions acknowledged",
@@ -158,14 +162,21 @@ class CommitmentCreate(Request):
 class InspectionCreate(Request):
     """An on-site verification or routine inspection."""
 
-    inspected_at: Moment("when the inspection took place", "2025-03-01T14:00:00+08:00")
-    inspector: Text(100, "the inspector", "Inspector Zhao")
+    inspected_at: MomentText = Field(
+        description="when the inspection took place (ISO 8601 with a UTC offset)",
+        examples=["2025-03-01T14:00:00+08:00"],
+    )
+    inspector: Text100 = Field(description="the inspector", examples=["Inspector Zhao"])
     score: Annotated[int, BeforeValidator(strict_int)] = Field(ge=0, le=100, examples=[92])
     outcome: Outcome = Field(examples=["compliant"])
     rectification_deadline: Day | None = Field(
         None, description="required for outcome rectify; a date after the inspection"
     )
-    findings: OptionalText(2000, "what the inspector found", "all conditions met")
+    findings: OptionalText2000 = Field(
+        None,
+        description="what the inspector found",
+        examples=["all conditions met"],
+    )
 
     model_config = ConfigDict(
         extra="forbid",
@@ -184,9 +195,16 @@ class InspectionCreate(Request):
 class RectificationCreate(Request):
     """The ordered rectification was verified as done."""
 
-    rectified_at: Moment("when the rectification was verified", "2025-03-20T11:00:00+08:00")
-    verified_by: Text(100, "who verified it", "Inspector Zhao")
-    note: OptionalText(2000, "a note", "disinfection records kept since 2025-03-10")
+    rectified_at: MomentText = Field(
+        description="when the rectification was verified (ISO 8601 with a UTC offset)",
+        examples=["2025-03-20T11:00:00+08:00"],
+    )
+    verified_by: Text100 = Field(description="who verified it", examples=["Inspector Zhao"])
+    note: OptionalText2000 = Field(
+        None,
+        description="a note",
+        examples=["disinfection records kept since 2025-03-10"],
+    )
 
     model_config = ConfigDict(
         extra="forbid",
@@ -200,9 +218,19 @@ class RectificationCreate(Request):
 class BanCreate(Request):
     """Operation was banned by decision."""
 
-    banned_at: Moment("when the ban took effect", "2025-04-01T09:00:00+08:00")
-    reason: Text(1000, "why", "operating without the required conditions")
-    decision_no: OptionalText(100, "the decision's number", "HSB-2025-017")
+    banned_at: MomentText = Field(
+        description="when the ban took effect (ISO 8601 with a UTC offset)",
+        examples=["2025-04-01T09:00:00+08:00"],
+    )
+    reason: Text1000 = Field(
+        description="why",
+        examples=["operating without the required conditions"],
+    )
+    decision_no: OptionalText100 = Field(
+        None,
+        description="the decision's number",
+        examples=["HSB-2025-017"],
+    )
 
     model_config = ConfigDict(
         extra="forbid",
@@ -216,10 +244,18 @@ class BanCreate(Request):
 class RepairCreate(Request):
     """A general adverse record was repaired (credit repair)."""
 
-    repaired_at: Moment("when the repair was approved", "2025-08-01T09:00:00+08:00")
-    record: Text(100, "the record's id, from the standing's records[]",
-                 "rectification_overdue-4")
-    approved_by: Text(100, "who approved it", "Songbei Market Supervision Bureau")
+    repaired_at: MomentText = Field(
+        description="when the repair was approved (ISO 8601 with a UTC offset)",
+        examples=["2025-08-01T09:00:00+08:00"],
+    )
+    record: Text100 = Field(
+        description="the record's id, from the standing's records[]",
+        examples=["rectification_overdue-4"],
+    )
+    approved_by: Text100 = Field(
+        description="who approved it",
+        examples=["Songbei Market Supervision Bureau"],
+    )
 
     model_config = ConfigDict(
         extra="forbid",
@@ -253,7 +289,7 @@ class Event(BaseModel):
     data: dict[str, Any] = Field(description="the event's own fields")
 
 
-WRITTEN_EXAMPLE = {
+WRITTEN_EXAMPLE: dict[str, Any] = {
     "uscc": EXAMPLE_USCC, "version": 2, "position": 42,
     "events": [{
         "position": 42, "uscc": EXAMPLE_USCC, "type": "Committed", "version": 2,
@@ -263,7 +299,7 @@ WRITTEN_EXAMPLE = {
                  "conditions": ["disinfection cabinet", "ventilation"]},
     }],
 }
-STANDING_EXAMPLE = {
+STANDING_EXAMPLE: dict[str, Any] = {
     "uscc": EXAMPLE_USCC, "name": "Songbei Riverside Barbershop", "place_type": "barbershop",
     "district": "230109", "status": "overdue", "credit_class": "C", "hygiene_grade": None,
     "on_reward_list": False, "on_punishment_list": False,

@@ -75,7 +75,7 @@ def bare_app(library_settings: Any, read_db: Database, set_id: str) -> Any:
     from eventsourcing.application import Application
     from fastapi import FastAPI, HTTPException
 
-    store = Application(env=library_env(library_settings))
+    store: Application[Any] = Application(env=library_env(library_settings))
     app = FastAPI()
 
     @app.post("/bare", status_code=201)

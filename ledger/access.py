@@ -390,7 +390,8 @@ class AccessLog:
         """Entries in the order they were written, filtered; returns them and the id to
         continue after (None at the end). ``since``/``until`` are UTC ISO timestamps."""
         self.flush()
-        where, params = ["id > ?"], [after_id]
+        where: list[str] = ["id > ?"]
+        params: list[Any] = [after_id]
         if key_name is not None:
             where.append("key_name = ?")
             params.append(key_name)
