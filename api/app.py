@@ -17,6 +17,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import docs, errors
@@ -145,6 +146,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         description=DESCRIPTION,
         openapi_tags=TAGS,
         lifespan=lifespan,
+        generate_unique_id_function=operation_id,
     )
     app.state.api = ApiState.build(services) if services is not None else None
     errors.install(app)
@@ -157,6 +159,12 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.add_middleware(Observe, owner=app)
     docs.install(app)
     return app
+
+
+def operation_id(route: APIRoute) -> str:
+    """Operation ids are the routes' function names (``get_standing``), so generated
+    clients get readable method names."""
+    return route.name
 
 
 def include_optional(app: FastAPI, module_name: str) -> bool:

@@ -146,6 +146,9 @@ def test_openapi_documents_every_route_with_models_errors_and_examples(api: Api)
     for ref in refs(schema):
         assert ref.split("/")[-1] in components, ref
     assert schema["components"]["securitySchemes"]["ApiKey"]["scheme"] == "bearer"
+    ids = [op["operationId"] for _, _, op in operations(schema)]
+    assert len(ids) == len(set(ids))
+    assert {"license_enterprise", "get_standing", "lookup_standings", "read_feed"} <= set(ids)
 
 
 def test_openapi_documents_headers_of_writes_and_rate_limits(api: Api) -> None:

@@ -21,7 +21,7 @@ MAX_POSITION = 2**63 - 1
     summary="Events after a log position, in log order",
     responses=problems(*READ),
 )
-def feed(
+def read_feed(
     key: ReadKey,
     state: StateDep,
     after: Annotated[

@@ -22,7 +22,7 @@ router = APIRouter(prefix="/v1", tags=["standings"])
     responses=problems(*READ, 413, 415),
     openapi_extra=body_doc(LookupRequest),
 )
-def lookup(
+def lookup_standings(
     request: Request,
     key: ReadKey,
     body: Annotated[LookupRequest, json_body(LookupRequest, "credit:read")],
