@@ -54,13 +54,13 @@ class Tx:
         if not rows:
             return
         names = ", ".join(columns)
-        if self._postgres:
+        if self._postgres and len(rows) >= 50:  # COPY costs extra round trips: for many
             with self._cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
                 for row in rows:
                     copy.write_row(row)
             return
         marks = ", ".join("?" * len(columns))
-        self._cursor.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks})", rows)
+        self.many(f"INSERT INTO {table} ({names}) VALUES ({marks})", rows)
 
 
 class Database:

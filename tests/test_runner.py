@@ -19,7 +19,7 @@ import pytest
 from bench.rebuild import apply_to_aggregate, plan_history
 from ledger.errors import InvalidInput, LedgerError
 from ledger.projections import queries
-from ledger.projections.runner import RebuildRunning
+from ledger.projections.runner import RebuildRunning, chunks_of_enterprises
 from ledger.projections.standing import StandingProjection
 from tests.factories import licence, random_uscc
 
@@ -267,6 +267,21 @@ def test_a_rebuild_in_small_batches_equals_one_in_large_batches(populated):
     small = rows_of(s, s.projections.rebuild("v1", swap=False, flush_rows=7))
     large = rows_of(s, s.projections.rebuild("v1", swap=False))
     assert small == large
+
+
+def test_a_rebuild_folded_in_worker_processes_equals_the_live_read_models(populated):
+    s = populated
+    rebuilt = s.projections.rebuild("v1", swap=False, workers=2, flush_rows=60)
+    assert rows_of(s, live_id(s)) == rows_of(s, rebuilt)
+
+
+def test_chunks_for_workers_hold_whole_enterprises():
+    rows = [(i, f"e{i // 3 + (i % 7 == 0)}", i, "t", b"{}") for i in range(100)]
+    batches = [rows[i : i + 9] for i in range(0, 100, 9)]
+    chunks = list(chunks_of_enterprises(batches, 10))
+    assert [r for c in chunks for r in c] == rows
+    for earlier, later in zip(chunks, chunks[1:], strict=False):
+        assert earlier[-1][1] != later[0][1]
 
 
 def test_rebuild_with_swap_serves_the_same_answers_from_the_new_set(populated):

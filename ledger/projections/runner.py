@@ -15,11 +15,12 @@ from __future__ import annotations
 import gc
 import json
 import logging
+import os
 import queue
 import threading
 import uuid
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -164,6 +165,8 @@ class Projections:
                 )
                 applied += len(events)
             if len(events) < self.batch or (upto is not None and events[-1].position >= upto):
+                return applied  # caught up (no second transaction just to find that out)
+            if len(events) < self.batch or (upto is not None and events[-1].position >= upto):
                 return applied  # nothing more was there: spare a transaction to find out
 
     def follow_forever(self, stop: threading.Event, interval: float) -> None:
@@ -214,11 +217,13 @@ class Projections:
         swap: bool,
         progress: Callable[[int, int], None] | None = None,
         flush_rows: int = 20_000,
+        workers: int | None = None,
     ) -> str:
         """Build a new set for ``policy`` from the events beside the live one; swap it
         live when ``swap``. Returns the new set's id. One rebuild at a time per store
         (`RebuildRunning` otherwise); a killed rebuild leaves nothing the next one
-        does not clear."""
+        does not clear. ``workers`` processes fold the events (default: one per CPU,
+        at most four, for logs of PARALLEL_FROM events or more; 0: in this process)."""
         chosen = self.policy_for(policy)
         projection = StandingProjection(chosen)
         with self._rebuild_lock():
@@ -228,22 +233,20 @@ class Projections:
                 set_id = self._create(tx, policy, "building")
             if progress:
                 progress(0, head)
+            if workers is None:
+                workers = min(os.cpu_count() or 1, 4) if head >= PARALLEL_FROM else 0
+            batches = self.log.rows_by_enterprise(head)
             done = 0
-            facts_rows: list[Row] = []
-            segment_rows: list[Row] = []
             with paused_gc(), BatchWriter(self.db, projection) as writer:
-                for facts, segments, count in self._fold_all(chosen, head):
-                    facts_rows.append(projection.facts_row(set_id, facts))
-                    segment_rows.extend(projection.segment_rows(set_id, facts.uscc, segments))
+                if workers >= 2:
+                    built = folded_in_workers(chosen, set_id, batches, flush_rows, workers)
+                else:
+                    built = build_rows(chosen, set_id, batches, flush_rows)
+                for facts_rows, segment_rows, count in built:
+                    writer.put(facts_rows, segment_rows)
                     done += count
-                    if len(segment_rows) + len(facts_rows) >= flush_rows:
-                        writer.put(facts_rows, segment_rows)
-                        facts_rows, segment_rows = [], []
-                        if progress:
-                            progress(done, head)
-                writer.put(facts_rows, segment_rows)
-            if progress:
-                progress(done, head)
+                    if progress:
+                        progress(done, head)
             with self.db.transaction(write=True) as tx:
                 self.db.lock(tx, LOCK_SETS)
                 # an older set of the same policy built beside is superseded by this one
@@ -261,31 +264,6 @@ class Projections:
         if swap:
             self.swap(set_id)
         return set_id
-
-    def _fold_all(self, policy: Policy, head: int) -> Iterator[tuple[Facts, list[Segment], int]]:
-        """Each enterprise's facts and whole timeline, from the stored rows up to
-        ``head`` read in primary-key order; only what the fold needs is decoded."""
-        decode = json.JSONDecoder().raw_decode  # a stored state is one JSON document
-        kinds: dict[str, str] = {}
-        group: list[Stored] = []
-        current: Any = None
-        for rows in self.log.rows_by_enterprise(head):
-            for position, originator, version, topic, state in rows:
-                if originator != current:
-                    if group:
-                        facts, _, segments = advance(policy, None, group)
-                        yield facts, segments, len(group)
-                    group, current = [], originator
-                kind = kinds.get(topic)
-                if kind is None:
-                    kind = kinds[topic] = topic.rsplit(".", 1)[-1]
-                body = decode(state if isinstance(state, str) else bytes(state).decode())[0]
-                group.append(
-                    Stored(position, body["uscc"], kind, version, body["occurred_at"], body)
-                )
-        if group:
-            facts, _, segments = advance(policy, None, group)
-            yield facts, segments, len(group)
 
     @contextmanager
     def _rebuild_lock(self) -> Iterator[None]:
@@ -371,6 +349,113 @@ class Projections:
             for table in ("standing_segments", "enterprise_facts"):
                 tx.execute(f"DELETE FROM {table} WHERE set_id = ?", (set_id,))
             tx.execute("DELETE FROM projection_sets WHERE id = ?", (set_id,))
+
+
+# -- folding the stored rows (in this process or in workers) -----------------------------------
+
+PARALLEL_FROM = 50_000  # events: below this, starting worker processes costs more than it saves
+
+
+def fold_stored(
+    policy: Policy, batches: Iterable[Sequence[Any]]
+) -> Iterator[tuple[Facts, list[Segment], int]]:
+    """Each enterprise's facts and whole timeline from stored rows ``(position,
+    originator_id, version, topic, state)`` in primary-key order (an enterprise may
+    span batches); only what the fold reads is decoded."""
+    decode = json.JSONDecoder().raw_decode  # a stored state is one JSON document
+    kinds: dict[str, str] = {}
+    group: list[Stored] = []
+    current: Any = None
+    for rows in batches:
+        for position, originator, version, topic, state in rows:
+            if originator != current:
+                if group:
+                    facts, _, segments = advance(policy, None, group)
+                    yield facts, segments, len(group)
+                group, current = [], originator
+            kind = kinds.get(topic)
+            if kind is None:
+                kind = kinds[topic] = topic.rsplit(".", 1)[-1]
+            body = decode(state if isinstance(state, str) else bytes(state).decode())[0]
+            group.append(Stored(position, body["uscc"], kind, version, body["occurred_at"], body))
+    if group:
+        facts, _, segments = advance(policy, None, group)
+        yield facts, segments, len(group)
+
+
+def build_rows(
+    policy: Policy, set_id: str, batches: Iterable[Sequence[Any]], flush_rows: int
+) -> Iterator[tuple[list[Row], list[Row], int]]:
+    """The set's rows, about ``flush_rows`` at a time, with the number of events."""
+    projection = StandingProjection(policy)
+    facts_rows: list[Row] = []
+    segment_rows: list[Row] = []
+    count = 0
+    for facts, segments, n in fold_stored(policy, batches):
+        facts_rows.append(projection.facts_row(set_id, facts))
+        segment_rows.extend(projection.segment_rows(set_id, facts.uscc, segments))
+        count += n
+        if len(segment_rows) + len(facts_rows) >= flush_rows:
+            yield facts_rows, segment_rows, count
+            facts_rows, segment_rows, count = [], [], 0
+    if count:
+        yield facts_rows, segment_rows, count
+
+
+def rows_of_chunk(
+    policy: Policy, set_id: str, rows: list[Any]
+) -> tuple[list[Row], list[Row], int]:
+    """A worker's task: all the rows of the whole enterprises in ``rows``."""
+    facts_rows: list[Row] = []
+    segment_rows: list[Row] = []
+    count = 0
+    for f, s, n in build_rows(policy, set_id, [rows], flush_rows=1 << 62):
+        facts_rows, segment_rows, count = f, s, n
+    return facts_rows, segment_rows, count
+
+
+def chunks_of_enterprises(batches: Iterable[Sequence[Any]], size: int) -> Iterator[list[Any]]:
+    """Stored rows regrouped into chunks of about ``size`` rows that each hold whole
+    enterprises (rows come in primary-key order)."""
+    pending: list[Any] = []
+    for rows in batches:
+        pending.extend(rows)
+        if len(pending) < size:
+            continue
+        cut = len(pending) - 1
+        last = pending[cut][1]
+        while cut > 0 and pending[cut - 1][1] == last:
+            cut -= 1
+        if cut > 0:
+            yield pending[:cut]
+            pending = pending[cut:]
+    if pending:
+        yield pending
+
+
+def _worker_start() -> None:
+    gc.disable()  # as in the parent: the fold makes no reference cycles
+
+
+def folded_in_workers(
+    policy: Policy, set_id: str, batches: Iterable[Sequence[Any]], flush_rows: int, workers: int
+) -> Iterator[tuple[list[Row], list[Row], int]]:
+    """`build_rows` with the folding spread over ``workers`` processes; the caller
+    reads and writes. At most two chunks per worker are in flight (constant memory)."""
+    import multiprocessing
+    from collections import deque
+    from concurrent.futures import Future, ProcessPoolExecutor
+
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_start) as pool:
+        flight: deque[Future[tuple[list[Row], list[Row], int]]] = deque()
+        for chunk in chunks_of_enterprises(batches, max(flush_rows // 2, 1)):
+            flight.append(pool.submit(rows_of_chunk, policy, set_id, chunk))
+            if len(flight) >= 2 * workers:
+                yield flight.popleft().result()
+        while flight:
+            yield flight.popleft().result()
 
 
 @contextmanager
