@@ -253,14 +253,18 @@ def search(tx: Tx, q: str, limit: int = 20) -> list[dict[str, Any]]:
     q = (q or "").strip()
     if not q:
         return []
-    code = q.upper()
+    columns = "SELECT uscc, name, place_type, district FROM enterprise_facts "
+    exact = tx.all(columns + f"WHERE set_id = ({_LIVE}) AND uscc = ?", (q.upper(),))
     pattern = "%" + q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-    rows = tx.all(
-        "SELECT uscc, name, place_type, district FROM enterprise_facts "
-        f"WHERE set_id = ({_LIVE}) AND (uscc = ? OR lower(name) LIKE ? ESCAPE '\\') "
-        "ORDER BY CASE WHEN uscc = ? THEN 0 ELSE 1 END, name, uscc LIMIT ?",
-        (code, pattern, code, limit),
-    )
+    rows = exact + [
+        row
+        for row in tx.all(
+            columns + f"WHERE set_id = ({_LIVE}) AND lower(name) LIKE ? ESCAPE '\\' "
+            "ORDER BY name, uscc LIMIT ?",
+            (pattern, limit),
+        )
+        if not exact or row[0] != exact[0][0]
+    ][: limit - len(exact)]
     return [
         {"uscc": u, "name": n, "place_type": p, "district": d} for u, n, p, d in rows
     ]
