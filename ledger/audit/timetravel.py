@@ -114,28 +114,29 @@ class StateStore:
         """The facts of the events known at ``cut`` (epoch µs; None: all) that occurred
         by ``day``, folded as `evaluate` does. Raises EnterpriseNotFound when the
         enterprise has no event at all."""
-        rows = tx.all(
-            "SELECT version, recorded_max, last_day FROM audit_states "
-            "WHERE uscc = ? AND shape = ? ORDER BY version",
-            (uscc, SHAPE),
+        # The latest state that holds only events known by `cut` and occurred by `day`
+        # (both bounds only grow with the version), and the version of the next state.
+        row = tx.one(
+            "SELECT s.version, s.facts, (SELECT MIN(n.version) FROM audit_states n "
+            "WHERE n.uscc = s.uscc AND n.shape = s.shape AND n.version > s.version) "
+            "FROM audit_states s WHERE s.uscc = ? AND s.shape = ? AND s.last_day <= ? "
+            "AND s.recorded_max <= ? ORDER BY s.version DESC LIMIT 1",
+            (uscc, SHAPE, day, cut if cut is not None else 2**62),
         )
-        chosen = -1
-        for i, (_, recorded_max, last_day) in enumerate(rows):
-            if last_day > day or (cut is not None and int(recorded_max) > cut):
-                break  # both bounds only grow with the version
-            chosen = i
         facts: Facts | None = None
-        after = 0
-        if chosen >= 0:
-            after = int(rows[chosen][0])
-            doc = tx.value(
-                "SELECT facts FROM audit_states WHERE uscc = ? AND version = ?", (uscc, after)
+        after, upto, stored = 0, None, True
+        if row is not None:
+            after, upto = int(row[0]), (int(row[2]) if row[2] is not None else None)
+            facts = Facts.from_json(json.loads(row[1]))
+        else:
+            first = tx.value(
+                "SELECT MIN(version) FROM audit_states WHERE uscc = ? AND shape = ?",
+                (uscc, SHAPE),
             )
-            facts = Facts.from_json(json.loads(doc))
+            upto, stored = (int(first), True) if first is not None else (None, False)
         # The first event past `cut` or `day` lies at or before the next state.
-        upto = int(rows[chosen + 1][0]) if chosen + 1 < len(rows) else None
         events = self.events(tx, uscc, after, upto)
-        if not events and not rows:
+        if not events and not stored:
             raise EnterpriseNotFound(uscc)
         for event in events:
             if cut is not None and micros(event.recorded_at) > cut:
