@@ -159,7 +159,7 @@ while True:
 
 
 def spawn_runner(settings) -> subprocess.Popen[str]:
-    env = dict(os.environ, LEDGER_DATABASE_URL=settings.database_url, RUNNER_BATCH="2",
+    env = dict(os.environ, LEDGER_DATABASE_URL=settings.database_url, RUNNER_BATCH="1",
                PYTHONPATH=str(ROOT))
     if settings.database_schema:
         env["LEDGER_DATABASE_SCHEMA"] = settings.database_schema
@@ -187,15 +187,20 @@ def test_a_runner_killed_at_random_points_leaves_the_live_set_equal_to_a_rebuild
             child = spawn_runner(store_settings)
             writer.start(rng.randint(2, 5))
             writer.step(rng.randint(5, 12))
+            before = s.projections.live().position
             writer.bulk(rng.randint(10, 25))  # a backlog at once: the kill lands mid-work
-            time.sleep(rng.uniform(0.0, 0.08))
+            for _ in range(2500):  # wait (up to 5 s) until the runner is on the backlog
+                if s.projections.live().position > before or child.poll() is not None:
+                    break
+                time.sleep(0.002)
+            time.sleep(rng.uniform(0.0, 0.02))
             if child.poll() is None:
                 child.send_signal(signal.SIGKILL)
                 kills += 1
             child.wait()
-            assert child.returncode == -signal.SIGKILL
+            assert child.returncode == -signal.SIGKILL, child.returncode
             behind += s.projections.live().position < head(s)
-        assert kills == 5 and behind >= 1  # killed while it had work to do
+        assert kills == 5 and behind >= 1, (kills, behind)  # killed while it had work to do
         assert s.projections.live().position <= head(s)
         s.projections.catch_up()  # a last runner finishes the log
         assert s.projections.live().position == head(s)
