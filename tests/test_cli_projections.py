@@ -115,9 +115,9 @@ def test_on_a_terminal_the_rebuild_reports_progress(ledger_env, monkeypatch):
     seen = []
     real = ledger_env.projections.rebuild.__func__
 
-    def spy(self, policy, swap, progress=None, flush_rows=20_000):
+    def spy(self, policy, swap, progress=None, flush_rows=20_000, workers=None):
         seen.append(progress)
-        return real(self, policy, swap, progress=progress, flush_rows=1)
+        return real(self, policy, swap, progress=progress, flush_rows=1, workers=workers)
 
     monkeypatch.setattr(cli, "is_terminal", lambda: True)
     monkeypatch.setattr(type(ledger_env.projections), "rebuild", spy)
@@ -145,3 +145,14 @@ def test_discard_drops_a_set_built_beside(ledger_env):
     assert list(sets(ledger_env).values()) == [("v1", "live")]
     again = run("discard", ready)
     assert again.exit_code == 2 and "no projection set" in again.stderr
+
+
+def test_rebuild_in_worker_processes_from_the_command_line(ledger_env):
+    before = ledger_env.projections.live().id
+    result = run("rebuild", "--workers", "2")
+    assert result.exit_code == 0, result.output
+    assert ledger_env.projections.live().id != before
+
+
+def test_a_negative_worker_count_exits_2(ledger_env):
+    assert run("rebuild", "--workers", "-1").exit_code == 2

@@ -459,3 +459,13 @@ def test_a_set_built_beside_can_be_discarded_but_not_the_live_one(services, late
         s.projections.discard(live)
     with pytest.raises(LedgerError, match="no projection set"):
         s.projections.discard(beside)
+
+
+def test_worker_processes_only_for_large_logs_on_machines_with_cores_to_spare(monkeypatch):
+    from ledger.projections import runner
+
+    monkeypatch.setattr(runner.os, "cpu_count", lambda: 8)
+    assert runner.default_workers(runner.PARALLEL_FROM) == 4
+    assert runner.default_workers(runner.PARALLEL_FROM - 1) == 0
+    monkeypatch.setattr(runner.os, "cpu_count", lambda: 2)
+    assert runner.default_workers(10 * runner.PARALLEL_FROM) == 0

@@ -91,6 +91,11 @@ def rebuild(
     swap: Annotated[
         bool, typer.Option("--swap", help="switch reads to the new set atomically when built")
     ] = False,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=0, max=64, help="processes that fold the events (0: this one; "
+                     "default: one per spare core, from 4 cores and 50k events)"),
+    ] = None,
 ) -> None:
     """Rebuild the read models from the events.
 
@@ -109,7 +114,9 @@ def rebuild(
         started = time.monotonic()
         try:
             with progress_bar(f"rebuilding {chosen}") as update:
-                set_id = s.projections.rebuild(chosen, swap=do_swap, progress=update)
+                set_id = s.projections.rebuild(
+                    chosen, swap=do_swap, progress=update, workers=workers
+                )
         except RebuildRunning as e:
             fail(str(e), 1)
         seconds = time.monotonic() - started

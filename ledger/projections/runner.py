@@ -222,8 +222,8 @@ class Projections:
         """Build a new set for ``policy`` from the events beside the live one; swap it
         live when ``swap``. Returns the new set's id. One rebuild at a time per store
         (`RebuildRunning` otherwise); a killed rebuild leaves nothing the next one
-        does not clear. ``workers`` processes fold the events (default: one per CPU,
-        at most four, for logs of PARALLEL_FROM events or more; 0: in this process)."""
+        does not clear. ``workers`` processes fold the events (0: this process;
+        default: see `default_workers`)."""
         chosen = self.policy_for(policy)
         projection = StandingProjection(chosen)
         with self._rebuild_lock():
@@ -234,7 +234,7 @@ class Projections:
             if progress:
                 progress(0, head)
             if workers is None:
-                workers = min(os.cpu_count() or 1, 4) if head >= PARALLEL_FROM else 0
+                workers = default_workers(head)
             batches = self.log.rows_by_enterprise(head)
             done = 0
             with paused_gc(), BatchWriter(self.db, projection) as writer:
@@ -354,6 +354,14 @@ class Projections:
 # -- folding the stored rows (in this process or in workers) -----------------------------------
 
 PARALLEL_FROM = 50_000  # events: below this, starting worker processes costs more than it saves
+
+
+def default_workers(events: int) -> int:
+    """Worker processes for a rebuild: none on small logs or small machines (reading,
+    inserting and shipping rows already take about one core, so on two cores folding
+    elsewhere is slower, measured), else one per spare core up to four."""
+    cores = os.cpu_count() or 1
+    return min(cores - 1, 4) if events >= PARALLEL_FROM and cores >= 4 else 0
 
 
 def fold_stored(
