@@ -284,3 +284,12 @@ def test_queries_read_only_the_live_set(services):
         assert list(queries.standings(tx, [uscc], "2025-06-01")) == [uscc]
         assert len(queries.search(tx, uscc)) == 1
 
+
+
+@pytest.mark.sqlite_only
+def test_the_last_representable_day_is_out_of_range(services):
+    with services.db.transaction() as tx, pytest.raises(InvalidInput) as e:
+        queries.standing(tx, random_uscc(), "9999-12-31")
+    assert e.value.reason == "range"
+    with services.db.transaction() as tx:
+        assert queries.standing(tx, random_uscc(), "9999-12-30") is None

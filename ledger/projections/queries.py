@@ -23,6 +23,7 @@ from typing import Any
 
 from ledger.db import Tx
 from ledger.errors import InvalidInput
+from ledger.policy.credit import FOREVER
 
 MAX_LIMIT = 1000
 USCC_CHARS = frozenset("0123456789ABCDEFGHJKLMNPQRTUWXY")
@@ -43,9 +44,12 @@ def live_set(tx: Tx) -> str | None:
 
 def check_day(value: str, field: str = "as_of") -> str:
     try:
-        return date.fromisoformat(value).isoformat()
+        day = date.fromisoformat(value).isoformat()
     except (TypeError, ValueError):
         raise InvalidInput(field, "format", f"{field}: not a YYYY-MM-DD date") from None
+    if day >= FOREVER:  # timelines end there (exclusive)
+        raise InvalidInput(field, "range", f"{field}: must be before {FOREVER}")
+    return day
 
 
 def check_limit(limit: int) -> int:
