@@ -165,8 +165,6 @@ class Projections:
                 )
                 applied += len(events)
             if len(events) < self.batch or (upto is not None and events[-1].position >= upto):
-                return applied  # caught up (no second transaction just to find that out)
-            if len(events) < self.batch or (upto is not None and events[-1].position >= upto):
                 return applied  # nothing more was there: spare a transaction to find out
 
     def follow_forever(self, stop: threading.Event, interval: float) -> None:
