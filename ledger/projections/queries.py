@@ -86,10 +86,8 @@ def decode_cursor(cursor: str, parts: int) -> list[str]:
     return found
 
 
-def _public_standing(
-    uscc: str, name: str, place_type: str, district: str, facts: str, segment: str,
-    as_of: str,
-) -> dict[str, Any]:
+def _public_standing(row: Any, as_of: str) -> dict[str, Any]:
+    uscc, name, place_type, district, facts, segment = row
     st = json.loads(segment)
     doc: dict[str, Any] = {
         "uscc": uscc, "name": name, "place_type": place_type, "district": district,
@@ -119,7 +117,7 @@ def standing(tx: Tx, uscc: str, as_of: str) -> dict[str, Any] | None:
     unknown or ``as_of`` is before its licence."""
     as_of = check_day(as_of)
     row = tx.one(_STANDING_SQL.format(live=_LIVE, match="= ?"), (as_of, as_of, uscc))
-    return None if row is None else _public_standing(*row, as_of)
+    return None if row is None else _public_standing(row, as_of)
 
 
 def standings(tx: Tx, usccs: list[str], as_of: str) -> dict[str, dict[str, Any]]:
@@ -132,7 +130,7 @@ def standings(tx: Tx, usccs: list[str], as_of: str) -> dict[str, dict[str, Any]]
         chunk = wanted[i : i + 500]
         sql = _STANDING_SQL.format(live=_LIVE, match=f"IN ({','.join('?' * len(chunk))})")
         for row in tx.all(sql, (as_of, as_of, *chunk)):
-            found[row[0]] = _public_standing(*row, as_of)
+            found[row[0]] = _public_standing(row, as_of)
     return found
 
 
