@@ -23,3 +23,30 @@ def test_catching_up_to_a_write_takes_one_transaction_per_follower(services, mon
     services.projections.catch_up(upto=written.position)
     followers = 1 + len(services.projections.followers)  # the live set and the others
     assert opened.count(True) == followers
+
+
+def test_projection_commits_do_not_wait_for_the_disk_on_postgresql(services, monkeypatch):
+    """Read models are derived: their commits may be lost in a crash (rows and position
+    together) and are redone from the log, so they need not wait for the WAL flush."""
+    services.ledger.after_write = None
+    written = services.ledger.license(**licence(random_uscc()))
+    executed = []
+    real = services.db.transaction
+
+    @contextmanager
+    def recording(write=False):
+        with real(write=write) as tx:
+            execute = tx.execute
+
+            def spy(sql, params=()):
+                executed.append(sql)
+                return execute(sql, params)
+
+            tx.execute = spy
+            yield tx
+
+    monkeypatch.setattr(services.db, "transaction", recording)
+    monkeypatch.setattr(services.projections, "followers", [])  # the read models alone
+    services.projections.catch_up(upto=written.position)
+    relaxed = "SET LOCAL synchronous_commit TO OFF" in executed
+    assert relaxed == services.db.postgres

@@ -147,6 +147,11 @@ class Projections:
         applied = 0
         while True:
             with self.db.transaction(write=True) as tx:
+                if self.db.postgres:
+                    # Derived data: a crash may lose the last commits, never half of one
+                    # (rows and position commit together), and the events are applied
+                    # again; the commit is visible at once, so a writer's read sees it.
+                    tx.execute("SET LOCAL synchronous_commit TO OFF")
                 position = tx.value(
                     "SELECT position FROM projection_sets WHERE id = ? "
                     "AND state IN ('live', 'ready')"
