@@ -44,6 +44,7 @@ def seed(
                 typer.echo(f"the ledger already holds {head} events: nothing seeded")
                 return
         if is_terminal():
+            from rich.console import Console
             from rich.progress import (
                 BarColumn,
                 MofNCompleteColumn,
@@ -55,7 +56,7 @@ def seed(
             with Progress(
                 TextColumn("seeding"), BarColumn(), MofNCompleteColumn(),
                 TextColumn("enterprises, {task.fields[events]} events"), TimeRemainingColumn(),
-                transient=True,
+                transient=True, console=Console(stderr=True),
             ) as bar:
                 task = bar.add_task("seed", total=enterprises, events=0)
                 done = seed_city(
