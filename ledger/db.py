@@ -22,9 +22,10 @@ def to_pyformat(sql: str) -> str:
 class Tx:
     """A transaction's cursor: ``execute``, ``one``, ``all``, ``many``."""
 
-    def __init__(self, cursor: Any, postgres: bool) -> None:
+    def __init__(self, cursor: Any, postgres: bool, pipelined: bool = False) -> None:
         self._cursor = cursor
         self._postgres = postgres
+        self._pipelined = pipelined  # PostgreSQL pipeline mode: no COPY
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
         if self._postgres:
@@ -54,7 +55,8 @@ class Tx:
         if not rows:
             return
         names = ", ".join(columns)
-        if self._postgres and len(rows) >= 50:  # COPY costs extra round trips: for many
+        # COPY costs extra round trips (worth it for many rows) and has no pipeline mode
+        if self._postgres and len(rows) >= 50 and not self._pipelined:
             with self._cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
                 for row in rows:
                     copy.write_row(row)
@@ -103,10 +105,18 @@ class Database:
         return conn
 
     @contextmanager
-    def transaction(self, write: bool = False) -> Iterator[Tx]:
+    def transaction(self, write: bool = False, pipeline: bool = False) -> Iterator[Tx]:
+        """With ``pipeline`` (PostgreSQL), statements are sent without waiting for each
+        result: a transaction costs a round trip per result it reads, plus one to
+        commit. For the short write transactions on the hot path (catch-ups)."""
         if self.postgres:
-            with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
-                yield Tx(cur, True)
+            with self._pool.connection() as conn:
+                if pipeline:
+                    with conn.pipeline(), conn.transaction(), conn.cursor() as cur:
+                        yield Tx(cur, True, pipelined=True)
+                else:
+                    with conn.transaction(), conn.cursor() as cur:
+                        yield Tx(cur, True)
             return
         conn = self._sqlite()
         cur = conn.cursor()

@@ -14,9 +14,9 @@ def test_catching_up_to_a_write_takes_one_transaction_per_follower(services, mon
     real = services.db.transaction
 
     @contextmanager
-    def counting(write=False):
+    def counting(write=False, **options):
         opened.append(write)
-        with real(write=write) as tx:
+        with real(write=write, **options) as tx:
             yield tx
 
     monkeypatch.setattr(services.db, "transaction", counting)
@@ -34,8 +34,8 @@ def test_projection_commits_do_not_wait_for_the_disk_on_postgresql(services, mon
     real = services.db.transaction
 
     @contextmanager
-    def recording(write=False):
-        with real(write=write) as tx:
+    def recording(write=False, **options):
+        with real(write=write, **options) as tx:
             execute = tx.execute
 
             def spy(sql, params=()):

@@ -112,7 +112,7 @@ class TreeStore:
         waits only for its own events). Returns the number of leaves appended."""
         applied = 0
         while True:
-            with self.db.transaction(write=True) as tx:
+            with self.db.transaction(write=True, pipeline=True) as tx:
                 if self.db.postgres:
                     # Derived data: a crash may lose the last commits, never half of one,
                     # and the follower hashes those events again. A checkpoint (a normal

@@ -123,7 +123,7 @@ class Projections:
     def catch_up(self, upto: int | None = None) -> int:
         """Apply what each active set has not seen (up to ``upto`` when given: a writer
         waits only for its own events). Returns the number of events applied."""
-        with self.db.transaction() as tx:
+        with self.db.reading() as tx:
             sets = tx.all(
                 "SELECT id, policy, state FROM projection_sets WHERE state IN ('live', 'ready')"
             )
@@ -146,7 +146,7 @@ class Projections:
         projection = StandingProjection(policy)
         applied = 0
         while True:
-            with self.db.transaction(write=True) as tx:
+            with self.db.transaction(write=True, pipeline=True) as tx:
                 if self.db.postgres:
                     # Derived data: a crash may lose the last commits, never half of one
                     # (rows and position commit together), and the events are applied
