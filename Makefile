@@ -18,6 +18,7 @@ run: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check ledger api tests bench
+	$(BIN)/mypy ledger api
 
 test: $(STAMP) lint
 	$(BIN)/python -m pytest

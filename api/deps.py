@@ -5,7 +5,7 @@ body, even one that is not JSON)."""
 
 import functools
 import math
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Annotated, Any, TypeVar
@@ -108,7 +108,7 @@ def unauthorized(detail: str, error: str | None = None) -> ApiProblem:
 
 
 @functools.cache
-def require(scope: str) -> Callable[..., ApiKey]:
+def require(scope: str) -> Callable[..., Awaitable[ApiKey]]:
     """A dependency that admits a key holding ``scope``: 401 for a missing, unknown or
     revoked key, 403 without the scope, 429 past the key's rate limit. The same
     callable per scope, so FastAPI runs it once per request however often it is used."""
