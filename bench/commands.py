@@ -85,13 +85,20 @@ def library_env(settings: Settings) -> dict[str, str]:
 
 
 def measure(
-    kind: str, writers: int, commands: int, sync: bool = False, group_commit: bool = True
+    kind: str, writers: int, commands: int, sync: bool = False, group_commit: bool = True,
+    rounds: int = 3,
 ) -> Result:
+    """The ledger and the library in interleaved rounds (so a busy machine slows both
+    alike), each on its own fresh store of ``kind``."""
     histories = workload(commands)
     total = sum(1 + len(h.steps) for h in histories)
     pool = 12 if writers > 1 else 4  # the library's pool may grow to 3x: room for 32 writers
-    with fresh_store(kind, pool_size=pool, group_commit=group_commit) as settings:
+    now = datetime.now(timezone.utc)
+    ledger_time = library_time = 0.0
+    with fresh_store(kind, pool_size=pool, group_commit=group_commit) as settings, \
+            fresh_store(kind, pool_size=pool) as library_settings:
         s = bootstrap(settings, sync_projections=sync)
+        app = Application(env=library_env(library_settings))
         try:
             def enterprise(h: History) -> Callable[[], None]:
                 def run() -> None:
@@ -99,23 +106,20 @@ def measure(
                         getattr(s.ledger, name)(*args, **kwargs)
                 return run
 
-            ledger_time = run_threads([enterprise(h) for h in histories], writers)
-        finally:
-            s.close()
-    now = datetime.now(timezone.utc)
-    with fresh_store(kind, pool_size=pool) as settings:
-        app = Application(env=library_env(settings))
-        try:
             def saves(groups: list[list[Any]]) -> Callable[[], None]:
                 def run() -> None:
                     for g in groups:
                         app.save(*g)
                 return run
 
-            prepared = [saves(event_groups(h, now)) for h in histories]
-            library_time = run_threads(prepared, writers)
+            for r in range(rounds):
+                part = histories[r::rounds]
+                ledger_time += run_threads([enterprise(h) for h in part], writers)
+                prepared = [saves(event_groups(h, now)) for h in part]
+                library_time += run_threads(prepared, writers)
         finally:
             app.close()
+            s.close()
     name = f"commands, {writers} writer{'s' if writers > 1 else ''}"
     if sync:
         name += ", projections synchronous"
@@ -123,7 +127,8 @@ def measure(
         name += ", no group commit"
     return Result(
         name, kind, rate(total, ledger_time), rate(total, library_time), "cmd/s",
-        note=f"{total} commands; baseline: library saves the same events",
+        note=f"{total} commands in {rounds} interleaved rounds; baseline: the library "
+             "saves the same events",
     )
 
 
