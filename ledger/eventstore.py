@@ -19,7 +19,10 @@ class EventLog:
         cols = f"{pos}, originator_id, originator_version, topic, state FROM stored_events"
         self._after = f"SELECT {cols} WHERE {pos} > ? ORDER BY {pos} LIMIT ?"
         self._range = f"SELECT {cols} WHERE {pos} > ? AND {pos} <= ? ORDER BY {pos}"
-        self._of = f"SELECT {cols} WHERE originator_id = ? ORDER BY originator_version"
+        self._of = (
+            f"SELECT {cols} WHERE originator_id = ? AND originator_version > ? "
+            "AND originator_version <= ? ORDER BY originator_version"
+        )
         self._head = f"SELECT MAX({pos}) FROM stored_events"
         self._by_enterprise = (
             f"SELECT {cols} WHERE {pos} <= ? AND (originator_id > ? OR "
@@ -34,14 +37,24 @@ class EventLog:
     def head(self, tx: Tx) -> int:
         return tx.value(self._head) or 0
 
+    def rows_after(self, tx: Tx, after: int, limit: int) -> list[Any]:
+        """Stored rows ``(position, originator_id, version, topic, state)`` as they are,
+        for readers that must see a row that no longer decodes (verification)."""
+        return tx.all(self._after, (after, limit))
+
     def read(self, tx: Tx, after: int, limit: int) -> list[LoggedEvent]:
-        return [decode(*row) for row in tx.all(self._after, (after, limit))]
+        return [decode(*row) for row in self.rows_after(tx, after, limit)]
 
     def between(self, tx: Tx, after: int, upto: int) -> list[LoggedEvent]:
         return [decode(*row) for row in tx.all(self._range, (after, upto))]
 
-    def of_enterprise(self, tx: Tx, uscc: str) -> list[LoggedEvent]:
-        return [decode(*row) for row in tx.all(self._of, (self.key(enterprise_id(uscc)),))]
+    def of_enterprise(
+        self, tx: Tx, uscc: str, after: int = 0, upto: int | None = None
+    ) -> list[LoggedEvent]:
+        """An enterprise's events with version in ``(after, upto]``, in version order."""
+        key = self.key(enterprise_id(uscc))
+        rows = tx.all(self._of, (key, after, upto if upto is not None else 2**62))
+        return [decode(*row) for row in rows]
 
     def by_enterprise(self, upto: int, batch: int = 20_000) -> Iterator[list[LoggedEvent]]:
         """Every event up to position ``upto``, enterprise by enterprise (primary-key

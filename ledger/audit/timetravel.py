@@ -23,12 +23,11 @@ from dataclasses import fields
 from datetime import date, datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from ledger.aggregates.enterprise import enterprise_id
 from ledger.audit.encoding import event_leaf_hash
 from ledger.dates import today_cst
 from ledger.db import Database, Tx
 from ledger.errors import EnterpriseNotFound
-from ledger.eventlog import LoggedEvent, decode
+from ledger.eventlog import LoggedEvent
 from ledger.eventstore import EventLog
 from ledger.policy.credit import Policy
 from ledger.policy.facts import Facts, Record, apply, day_of
@@ -59,18 +58,10 @@ class StateStore:
         self.db = db
         self.log = log
         self.every = every
-        pos = "notification_id" if db.postgres else "rowid"
-        self._range = (
-            f"SELECT {pos}, originator_id, originator_version, topic, state FROM stored_events "
-            "WHERE originator_id = ? AND originator_version > ? AND originator_version <= ? "
-            "ORDER BY originator_version"
-        )
 
     def events(self, tx: Tx, uscc: str, after: int, upto: int | None) -> list[LoggedEvent]:
         """An enterprise's events with version in ``(after, upto]``."""
-        key = self.log.key(enterprise_id(uscc))
-        rows = tx.all(self._range, (key, after, upto if upto is not None else 2**62))
-        return [decode(*row) for row in rows]
+        return self.log.of_enterprise(tx, uscc, after, upto)
 
     # -- writing (inside the tree's transaction) ---------------------------------------------
 

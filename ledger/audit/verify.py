@@ -68,11 +68,6 @@ class Verifier:
         self.db = db
         self.tree = tree
         self.batch = batch
-        pos = "notification_id" if db.postgres else "rowid"
-        self._rows = (
-            f"SELECT {pos}, originator_id, originator_version, topic, state FROM stored_events "
-            f"WHERE {pos} > ? ORDER BY {pos} LIMIT ?"
-        )
 
     def run(self, wait: float = 2.0, progress: Progress | None = None) -> Report:
         tree_size, head = settle(self.tree, wait)
@@ -93,7 +88,7 @@ class Verifier:
             after = 0
             while True:
                 with self.db.transaction() as tx:
-                    rows = tx.all(self._rows, (after, self.batch))
+                    rows = self.tree.log.rows_after(tx, after, self.batch)
                     if not rows:
                         break
                     self._check_batch(tx, rows, frontier, tree_size, state)
