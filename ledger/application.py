@@ -42,7 +42,7 @@ class Ledger(Application[UUID]):
         self,
         env: dict[str, str] | None = None,
         clock: Clock | None = None,
-        after_write: Callable[[int], Any] | None = None,
+        after_write: Callable[[Written], Any] | None = None,
     ) -> None:
         super().__init__(env)
         self.clock: Clock = clock or (lambda: datetime.now(timezone.utc))
@@ -191,5 +191,5 @@ class Ledger(Application[UUID]):
             )
         written = Written(enterprise.uscc, enterprise.version, events[-1].position, events)
         if self.after_write is not None:
-            self.after_write(written.position)
+            self.after_write(written)
         return written

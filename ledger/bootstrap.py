@@ -49,5 +49,7 @@ def bootstrap(
     services.audit = Audit(db, log, settings, ledger.clock)
     services.projections.followers.append(services.audit.catch_up)  # the tree keeps up too
     if sync_projections:
-        ledger.after_write = lambda position: services.projections.catch_up(upto=position)
+        ledger.after_write = lambda written: services.projections.catch_up(
+            upto=written.position, known=written.events
+        )
     return services

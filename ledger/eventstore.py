@@ -3,7 +3,7 @@ by enterprise, decoded into `LoggedEvent` records. Writes go through the applica
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -15,7 +15,7 @@ from ledger.eventlog import LoggedEvent, decode
 class EventLog:
     def __init__(self, db: Database) -> None:
         self.db = db
-        pos = "notification_id" if db.postgres else "rowid"
+        pos = self.position_column = "notification_id" if db.postgres else "rowid"
         cols = f"{pos}, originator_id, originator_version, topic, state FROM stored_events"
         self._after = f"SELECT {cols} WHERE {pos} > ? ORDER BY {pos} LIMIT ?"
         self._range = f"SELECT {cols} WHERE {pos} > ? AND {pos} <= ? ORDER BY {pos}"
@@ -76,3 +76,16 @@ class EventLog:
                 return
             last_id, last_version = rows[-1][1], rows[-1][2]
             yield rows
+
+
+def next_known(
+    known: Sequence[LoggedEvent], position: int, upto: int | None
+) -> list[LoggedEvent]:
+    """A writer's own events when they are exactly the positions after ``position`` up
+    to ``upto`` (positions have no gaps), else nothing: then the log is read."""
+    if (
+        known and upto is not None and known[0].position == position + 1
+        and known[-1].position == upto and len(known) == upto - position
+    ):
+        return list(known)
+    return []

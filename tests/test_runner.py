@@ -253,7 +253,7 @@ def populated(store_settings, later):
     for _ in range(6):
         writer.step(8)
         s.projections.catch_up()
-    s.ledger.after_write = lambda position: s.projections.catch_up(upto=position)
+    s.ledger.after_write = lambda written: s.projections.catch_up(upto=written.position)
     yield s
     s.close()
 

@@ -50,3 +50,33 @@ def test_projection_commits_do_not_wait_for_the_disk_on_postgresql(services, mon
     services.projections.catch_up(upto=written.position)
     relaxed = "SET LOCAL synchronous_commit TO OFF" in executed
     assert relaxed == services.db.postgres
+
+
+def test_a_writer_hands_its_own_events_to_the_catch_up_instead_of_reading_them_back(
+    services, monkeypatch
+):
+    reads = []
+    real_read = services.log.read
+    monkeypatch.setattr(services.log, "read", lambda *a, **k: reads.append(a) or real_read(*a, **k))
+    uscc = random_uscc()
+    written = services.ledger.license(**licence(uscc))
+    assert reads == []  # the projection and the tree took the written events as they are
+    live = services.projections.live()
+    assert live is not None and live.position == written.position
+    with services.db.transaction() as tx:
+        assert services.audit.tree.size(tx) == written.position
+
+
+def test_known_events_are_used_only_when_they_are_exactly_what_comes_next():
+    from ledger.eventlog import LoggedEvent
+    from ledger.eventstore import next_known
+
+    def at(position):
+        return LoggedEvent(position, "id", "U", "Committed", position, "t", "t", {})
+
+    mine = [at(5), at(6)]
+    assert next_known(mine, 4, 6) == mine
+    assert next_known(mine, 3, 6) == []  # position 4 is someone else's: read the log
+    assert next_known(mine, 4, None) == []
+    assert next_known(mine, 4, 7) == []
+    assert next_known([], 4, 6) == []

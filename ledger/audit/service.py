@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import IO, TYPE_CHECKING, Any
 
 from ledger.audit.export import ExportSummary, write_export
@@ -19,6 +19,7 @@ from ledger.audit.tree import TreeStore
 from ledger.audit.verify import Progress, Report, Verifier
 from ledger.db import Database, Tx
 from ledger.errors import InvalidInput, LedgerError
+from ledger.eventlog import LoggedEvent
 from ledger.eventstore import EventLog
 
 if TYPE_CHECKING:
@@ -49,8 +50,8 @@ class Audit:
 
     # -- keeping up --------------------------------------------------------------------------
 
-    def catch_up(self, upto: int | None = None) -> int:
-        return self.tree.catch_up(upto)
+    def catch_up(self, upto: int | None = None, known: Sequence[LoggedEvent] = ()) -> int:
+        return self.tree.catch_up(upto, known)
 
     # -- checkpoints ------------------------------------------------------------------------
 

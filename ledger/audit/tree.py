@@ -10,7 +10,7 @@ each event becomes a leaf exactly once. Roots and proofs read O(log n) stored no
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol, TypeVar
 
 from ledger.audit.encoding import event_leaf_hash
@@ -19,7 +19,7 @@ from ledger.audit.merkle import root as merkle_root
 from ledger.db import Database, Tx
 from ledger.errors import LedgerError
 from ledger.eventlog import LoggedEvent
-from ledger.eventstore import EventLog
+from ledger.eventstore import EventLog, next_known
 
 T = TypeVar("T")
 
@@ -107,10 +107,15 @@ class TreeStore:
 
     # -- following the log -----------------------------------------------------------------
 
-    def catch_up(self, upto: int | None = None) -> int:
+    def catch_up(self, upto: int | None = None, known: Sequence[LoggedEvent] = ()) -> int:
         """Hash what the tree has not seen (up to position ``upto`` when given: a writer
-        waits only for its own events). Returns the number of leaves appended."""
+        waits only for its own events, handed over as ``known``). Returns the number
+        of leaves appended."""
         applied = 0
+        if upto is None:
+            size, head = self.lag()
+            if size >= head:
+                return applied  # a follower's poll: no write lock when there is nothing to do
         while True:
             with self.db.transaction(write=True, pipeline=True) as tx:
                 if self.db.postgres:
@@ -121,7 +126,7 @@ class TreeStore:
                 size = int(tx.value(self._lock_sql) or 0)
                 if upto is not None and size >= upto:
                     return applied
-                events = self.log.read(tx, size, self.batch)
+                events = next_known(known, size, upto) or self.log.read(tx, size, self.batch)
                 if not events:
                     return applied
                 frontier = self.frontier(tx, size)
@@ -144,5 +149,5 @@ class TreeStore:
 
     def lag(self) -> tuple[int, int]:
         """``(tree size, head of the log)`` read together."""
-        with self.db.transaction() as tx:
+        with self.db.reading() as tx:  # two reads, each a snapshot: size <= head holds
             return self.size(tx), self.log.head(tx)

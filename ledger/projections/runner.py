@@ -28,7 +28,8 @@ from typing import Any, NamedTuple
 
 from ledger.db import Database, Tx
 from ledger.errors import LedgerError
-from ledger.eventstore import EventLog
+from ledger.eventlog import LoggedEvent
+from ledger.eventstore import EventLog, next_known
 from ledger.policy.credit import Policy, get_policy
 from ledger.policy.facts import Facts
 from ledger.projections.standing import Row, Segment, StandingProjection, advance
@@ -85,7 +86,7 @@ class Projections:
         self.policy_for = policy_for
         self.batch = 2000
         # Other followers of the log (the audit hash tree) that catch up with the sets.
-        self.followers: list[Callable[[int | None], int]] = []
+        self.followers: list[Callable[[int | None, Sequence[LoggedEvent]], int]] = []
 
     # -- sets -----------------------------------------------------------------------------
 
@@ -120,9 +121,11 @@ class Projections:
 
     # -- following ---------------------------------------------------------------------------
 
-    def catch_up(self, upto: int | None = None) -> int:
+    def catch_up(self, upto: int | None = None, known: Sequence[LoggedEvent] = ()) -> int:
         """Apply what each active set has not seen (up to ``upto`` when given: a writer
-        waits only for its own events). Returns the number of events applied."""
+        waits only for its own events, and hands them over as ``known`` so that they
+        need not be read back when they are exactly what comes next). Returns the
+        number of events applied."""
         with self.db.reading() as tx:
             sets = tx.all(
                 "SELECT id, policy, state FROM projection_sets WHERE state IN ('live', 'ready')"
@@ -137,14 +140,18 @@ class Projections:
                 # a set built beside by a newer release: leave it to that release
                 logger.warning("set %s: unknown policy %s; not followed", set_id, version)
                 continue
-            applied += self._follow(set_id, policy, upto)
+            applied += self._follow(set_id, policy, upto, known)
         for follow in self.followers:
-            follow(upto)
+            follow(upto, known)
         return applied
 
-    def _follow(self, set_id: str, policy: Policy, upto: int | None) -> int:
+    def _follow(
+        self, set_id: str, policy: Policy, upto: int | None, known: Sequence[LoggedEvent] = ()
+    ) -> int:
         projection = StandingProjection(policy)
         applied = 0
+        if upto is None and self._caught_up(set_id):
+            return applied  # a follower's poll: no write lock when there is nothing to do
         while True:
             with self.db.transaction(write=True, pipeline=True) as tx:
                 if self.db.postgres:
@@ -160,7 +167,9 @@ class Projections:
                 )
                 if position is None or (upto is not None and position >= upto):
                     return applied
-                events = self.log.read(tx, position, self.batch)
+                events = next_known(known, position, upto) or self.log.read(
+                    tx, position, self.batch
+                )
                 if not events:
                     return applied
                 projection.apply(tx, set_id, events)
@@ -171,6 +180,15 @@ class Projections:
                 applied += len(events)
             if len(events) < self.batch or (upto is not None and events[-1].position >= upto):
                 return applied  # nothing more was there: spare a transaction to find out
+
+    def _caught_up(self, set_id: str) -> bool:
+        with self.db.reading() as tx:
+            row = tx.one(
+                "SELECT position, (SELECT MAX(" + self.log.position_column + ") FROM "
+                "stored_events) FROM projection_sets WHERE id = ?",
+                (set_id,),
+            )
+        return row is None or row[0] >= (row[1] or 0)
 
     def follow_forever(self, stop: threading.Event, interval: float) -> None:
         """The background runner of ``ledger serve``: poll (SQLite) or wait for the
@@ -185,6 +203,9 @@ class Projections:
                 stop.wait(1.0)
             if wake is not None:
                 wake.wait(interval * 20)
+                # This process's writers catch up themselves: wait a moment so that a
+                # burst of NOTIFYs costs one catch-up, not one each.
+                stop.wait(interval)
                 wake.clear()
             else:
                 stop.wait(interval)

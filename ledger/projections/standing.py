@@ -98,7 +98,8 @@ class StandingProjection:
         """Fold new events (in log order) into the set: each enterprise's timeline is
         replaced from its first new day on, its facts upserted."""
         groups = group_by_enterprise(events)
-        known = self.load_facts(tx, set_id, list(groups))
+        # an enterprise whose first new event is its licence has no facts yet
+        known = self.load_facts(tx, set_id, [u for u, g in groups.items() if g[0].version > 1])
         cuts: list[tuple[str, str, str]] = []
         fact_rows: list[Row] = []
         segment_rows: list[Row] = []
