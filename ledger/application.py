@@ -7,6 +7,7 @@ timestamp, set by the ledger when the command is accepted.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
@@ -22,6 +23,7 @@ from ledger.eventlog import LoggedEvent, decode
 from ledger.uscc import validate_uscc
 
 Clock = Callable[[], datetime]
+logger = logging.getLogger("ledger.application")
 
 
 @dataclass(frozen=True)
@@ -191,5 +193,11 @@ class Ledger(Application[UUID]):
             )
         written = Written(enterprise.uscc, enterprise.version, events[-1].position, events)
         if self.after_write is not None:
-            self.after_write(written)
+            try:
+                self.after_write(written)
+            except Exception:  # the events are stored: never report a stored write as failed
+                logger.exception(
+                    "read models did not catch up with position %s; the follower retries",
+                    written.position,
+                )
         return written

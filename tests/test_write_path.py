@@ -80,3 +80,21 @@ def test_known_events_are_used_only_when_they_are_exactly_what_comes_next():
     assert next_known(mine, 4, None) == []
     assert next_known(mine, 4, 7) == []
     assert next_known([], 4, 6) == []
+
+
+def test_a_stored_write_is_reported_as_stored_even_when_the_catch_up_fails(services):
+    """A client told "failed" would retry and store the fact twice; the follower
+    catches the read models up later."""
+
+    def broken(written):
+        raise RuntimeError("read model store hiccup")
+
+    services.ledger.after_write = broken
+    uscc = random_uscc()
+    written = services.ledger.license(**licence(uscc))
+    assert written.version == 1
+    with services.db.transaction() as tx:
+        assert [e.version for e in services.log.of_enterprise(tx, uscc)] == [1]
+    services.projections.catch_up()
+    live = services.projections.live()
+    assert live is not None and live.position == written.position
