@@ -78,7 +78,7 @@ class Database:
         if self.postgres:
             from psycopg_pool import ConnectionPool
 
-            kwargs: dict[str, Any] = {"autocommit": True}
+            kwargs: dict[str, Any] = {"autocommit": True, "connect_timeout": 5}
             if settings.database_schema:
                 kwargs["options"] = f"-c search_path={settings.database_schema}"
             self._pool = ConnectionPool(
@@ -86,6 +86,7 @@ class Database:
                 min_size=1,
                 max_size=settings.pool_size,
                 kwargs=kwargs,
+                timeout=10.0,  # an unreachable server is reported in seconds, not 30
                 open=True,
             )
 

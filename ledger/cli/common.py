@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,6 +14,10 @@ from pydantic import ValidationError
 from ledger.bootstrap import Services, bootstrap
 from ledger.errors import EnterpriseNotFound, InvalidInput, LedgerError
 from ledger.settings import Settings
+
+# The pool retries an unreachable server and logs each attempt; the command itself
+# reports the failure in one line.
+logging.getLogger("psycopg.pool").setLevel(logging.CRITICAL)
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
