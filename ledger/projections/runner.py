@@ -203,9 +203,9 @@ class Projections:
                 stop.wait(1.0)
             if wake is not None:
                 wake.wait(interval * 20)
-                # This process's writers catch up themselves: wait a moment so that a
-                # burst of NOTIFYs costs one catch-up, not one each.
-                stop.wait(interval)
+                # This process's writers catch up themselves: a few milliseconds let a
+                # burst of NOTIFYs cost one catch-up, not one each, and keep lag low.
+                stop.wait(min(interval, 0.005))
                 wake.clear()
             else:
                 stop.wait(interval)
