@@ -82,6 +82,10 @@ def new_token() -> str:
 _KEY_COLUMNS = "name, scopes, rate_limit, prefix, created_at, revoked_at"
 
 
+KEY_CACHE_SECONDS = 1.0
+_LIVE_KEYS: dict[tuple[int, str], tuple[float, ApiKey]] = {}  # (database, key hash) -> key
+
+
 def _key(row: Any) -> ApiKey:
     return ApiKey(row[0], frozenset(row[1].split()), row[2], row[3], row[4], row[5])
 
@@ -139,25 +143,38 @@ class ApiKeys:
 
     def revoke(self, name: str) -> ApiKey:
         """Revoke a key (idempotent: revoking a revoked key changes nothing)."""
+        _LIVE_KEYS.clear()
         with self.db.transaction(write=True) as tx:
             tx.execute(
                 "UPDATE api_keys SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL",
                 (stamp(), name),
             )
             row = tx.one(f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE name = ?", (name,))
+        _LIVE_KEYS.clear()  # again: a request may have remembered it meanwhile
         if row is None:
             raise InvalidInput("name", "unknown", f"name: no key named {name!r}")
         return _key(row)
 
     def authenticate(self, token: str, tx: Tx | None = None) -> ApiKey | None:
-        """The key a token belongs to (revoked or not), or None for an unknown token."""
+        """The key a token belongs to (revoked or not), or None for an unknown token.
+
+        A live key found is remembered for ``KEY_CACHE_SECONDS`` in this process, so a
+        busy partner costs no key lookup per request; a revocation here clears that
+        memory at once, one made by another process applies within those seconds."""
+        digest = hash_key(token)
+        cached = _LIVE_KEYS.get((id(self.db), digest))
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
         sql = f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE key_hash = ?"
         if tx is not None:
-            row = tx.one(sql, (hash_key(token),))
+            row = tx.one(sql, (digest,))
         else:
             with self.db.reading() as own:  # one statement: one round trip
-                row = own.one(sql, (hash_key(token),))
-        return None if row is None else _key(row)
+                row = own.one(sql, (digest,))
+        key = None if row is None else _key(row)
+        if key is not None and not key.revoked:
+            _LIVE_KEYS[(id(self.db), digest)] = (time.monotonic() + KEY_CACHE_SECONDS, key)
+        return key
 
 
 # -- rate limiting -------------------------------------------------------------------------
