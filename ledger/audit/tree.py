@@ -123,29 +123,53 @@ class TreeStore:
                     # and the follower hashes those events again. A checkpoint (a normal
                     # commit, later in the WAL) makes the tree it signs durable first.
                     tx.execute("SET LOCAL synchronous_commit TO OFF")
-                size = int(tx.value(self._lock_sql) or 0)
-                if upto is not None and size >= upto:
-                    return applied
-                events = next_known(known, size, upto) or self.log.read(tx, size, self.batch)
+                events = self._step(tx, upto, known)
                 if not events:
                     return applied
-                frontier = self.frontier(tx, size)
-                rows: list[tuple[int, int, bytes]] = []
-                for expected, event in enumerate(events, size + 1):
-                    if event.position != expected:
-                        raise TreeError(
-                            f"log position {expected} is missing (the next stored event "
-                            f"is at {event.position}); the hash tree cannot skip it"
-                        )
-                    rows.extend(frontier.append(event_leaf_hash(event)))
-                tx.many("INSERT INTO audit_nodes (level, idx, hash) VALUES (?, ?, ?)", rows)
-                if self.states is not None:
-                    self.states.record(tx, events)
-                tx.execute("UPDATE audit_tree SET size = ? WHERE id = 1", (frontier.size,))
-            self._cached = frontier.copy()
             applied += len(events)
-            if len(events) < self.batch or (upto is not None and frontier.size >= upto):
+            if len(events) < self.batch or (upto is not None and events[-1].position >= upto):
                 return applied  # nothing more was there: spare a transaction to find out
+
+    def _step(
+        self,
+        tx: Tx,
+        upto: int | None,
+        known: Sequence[LoggedEvent] = (),
+        only_known: bool = False,
+    ) -> list[LoggedEvent]:
+        """Hash the next batch in the caller's transaction, under the tree's row lock;
+        returns what was appended (nothing when the tree is there already, or, with
+        ``only_known``, when ``known`` is not exactly what comes next)."""
+        size = int(tx.value(self._lock_sql) or 0)
+        if upto is not None and size >= upto:
+            return []
+        events = next_known(known, size, upto)
+        if not events and not only_known:
+            events = self.log.read(tx, size, self.batch)
+        if not events:
+            return []
+        frontier = self.frontier(tx, size)
+        rows: list[tuple[int, int, bytes]] = []
+        for expected, event in enumerate(events, size + 1):
+            if event.position != expected:
+                raise TreeError(
+                    f"log position {expected} is missing (the next stored event "
+                    f"is at {event.position}); the hash tree cannot skip it"
+                )
+            rows.extend(frontier.append(event_leaf_hash(event)))
+        tx.many("INSERT INTO audit_nodes (level, idx, hash) VALUES (?, ?, ?)", rows)
+        if self.states is not None:
+            self.states.record(tx, events)
+        tx.execute("UPDATE audit_tree SET size = ? WHERE id = 1", (frontier.size,))
+        # remembered before the commit: a frontier whose size the table does not hold
+        # (the transaction failed) is never used (see `frontier`)
+        self._cached = frontier.copy()
+        return events
+
+    def apply_stored(self, tx: Tx, events: Sequence[LoggedEvent]) -> bool:
+        """Inside the transaction that stores ``events`` (PostgreSQL): hash them when the
+        tree is exactly before them. True when the tree now includes them."""
+        return bool(self._step(tx, events[-1].position, events, only_known=True))
 
     def lag(self) -> tuple[int, int]:
         """``(tree size, head of the log)`` read together."""

@@ -159,27 +159,62 @@ class Projections:
                     # (rows and position commit together), and the events are applied
                     # again; the commit is visible at once, so a writer's read sees it.
                     tx.execute("SET LOCAL synchronous_commit TO OFF")
-                position = tx.value(
-                    "SELECT position FROM projection_sets WHERE id = ? "
-                    "AND state IN ('live', 'ready')"
-                    + (" FOR UPDATE" if self.db.postgres else ""),
-                    (set_id,),
-                )
-                if position is None or (upto is not None and position >= upto):
-                    return applied
-                events = next_known(known, position, upto) or self.log.read(
-                    tx, position, self.batch
-                )
+                events = self._step(tx, set_id, projection, upto, known)
                 if not events:
                     return applied
-                projection.apply(tx, set_id, events)
-                tx.execute(
-                    "UPDATE projection_sets SET position = ? WHERE id = ?",
-                    (events[-1].position, set_id),
-                )
                 applied += len(events)
             if len(events) < self.batch or (upto is not None and events[-1].position >= upto):
                 return applied  # nothing more was there: spare a transaction to find out
+
+    def _step(
+        self,
+        tx: Tx,
+        set_id: str,
+        projection: StandingProjection,
+        upto: int | None,
+        known: Sequence[LoggedEvent] = (),
+        only_known: bool = False,
+    ) -> list[LoggedEvent]:
+        """Apply the next batch to one set in the caller's transaction, under the set's
+        row lock; returns what was applied (nothing when the set is there already, or,
+        with ``only_known``, when ``known`` is not exactly what comes next)."""
+        position = tx.value(
+            "SELECT position FROM projection_sets WHERE id = ? AND state IN ('live', 'ready')"
+            + (" FOR UPDATE" if self.db.postgres else ""),
+            (set_id,),
+        )
+        if position is None or (upto is not None and position >= upto):
+            return []
+        events = next_known(known, position, upto)
+        if not events and not only_known:
+            events = self.log.read(tx, position, self.batch)
+        if events:
+            projection.apply(tx, set_id, events)
+            tx.execute(
+                "UPDATE projection_sets SET position = ? WHERE id = ?",
+                (events[-1].position, set_id),
+            )
+        return events
+
+    def apply_stored(self, tx: Tx, events: Sequence[LoggedEvent]) -> bool:
+        """Inside the transaction that stores ``events`` (PostgreSQL): apply them to each
+        active set that is exactly before them. True when every set now includes them."""
+        upto = events[-1].position
+        included = True
+        for set_id, version, state in tx.all(
+            "SELECT id, policy, state FROM projection_sets WHERE state IN ('live', 'ready') "
+            "ORDER BY id"
+        ):
+            try:
+                policy = self.policy_for(version)
+            except LedgerError:
+                if state == "live":
+                    raise
+                included = False
+                continue
+            step = self._step(tx, set_id, StandingProjection(policy), upto, events, True)
+            included = included and bool(step)
+        return included
 
     def _caught_up(self, set_id: str) -> bool:
         with self.db.reading() as tx:
