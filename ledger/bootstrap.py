@@ -3,12 +3,20 @@ settings. Nothing connects to a database at import time."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from ledger.application import Clock, Ledger
+from eventsourcing.persistence import StoredEvent
+from psycopg.rows import tuple_row
+
+from ledger.application import Clock, Ledger, Written
 from ledger.audit.service import Audit
-from ledger.db import Database
+from ledger.db import Database, Tx
+from ledger.eventlog import decode
 from ledger.eventstore import EventLog
+from ledger.gapless import GaplessPostgresApplicationRecorder
 from ledger.migrations import migrate
 from ledger.policy.credit import Policy, get_policy
 from ledger.projections.runner import Projections
@@ -49,7 +57,44 @@ def bootstrap(
     services.audit = Audit(db, log, settings, ledger.clock)
     services.projections.followers.append(services.audit.catch_up)  # the tree keeps up too
     if sync_projections:
-        ledger.after_write = lambda written: services.projections.catch_up(
-            upto=written.position, known=written.events
-        )
+        derived = DerivedInInsert(services)
+        if isinstance(ledger.recorder, GaplessPostgresApplicationRecorder):
+            ledger.recorder.after_insert = derived
+        ledger.after_write = derived.after_write
     return services
+
+
+class DerivedInInsert:
+    """Keeps the read models and the hash tree up with this process's writes.
+
+    On PostgreSQL they are written inside the very transaction that stores the events
+    (one commit per write, and they can never disagree with the log); a set or tree not
+    exactly before the new events (another process wrote without them) is left to the
+    catch-up that runs after the save, as it always does on SQLite."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.included_upto = 0  # every set and the tree include the log up to here
+        self._lock = threading.Lock()
+
+    def __call__(self, conn: Any, stored: Sequence[StoredEvent], ids: Sequence[int]) -> None:
+        if self.services.ledger.after_write is None:
+            return  # this ledger writes without waiting for its read models
+        events = [
+            decode(i, e.originator_id, e.originator_version, e.topic, e.state)
+            for i, e in zip(ids, stored, strict=True)
+        ]
+        with conn.cursor(row_factory=tuple_row) as cursor:
+            tx = Tx(cursor, postgres=True, pipelined=True)
+            if self.services.settings.database_schema:  # the library's connection
+                tx.execute(f'SET LOCAL search_path TO "{self.services.settings.database_schema}"')
+            sets = self.services.projections.apply_stored(tx, events)
+            tree = self.services.audit.tree.apply_stored(tx, events)
+        if sets and tree:
+            with self._lock:
+                self.included_upto = max(self.included_upto, events[-1].position)
+
+    def after_write(self, written: Written) -> None:
+        if written.position <= self.included_upto:
+            return  # included when it was stored
+        self.services.projections.catch_up(upto=written.position, known=written.events)

@@ -61,6 +61,7 @@ def test_concurrent_commands_are_all_stored_gap_free_with_their_own_positions(se
 
 def test_a_taken_version_in_a_group_fails_only_that_save(services):
     """The group is refused as a whole, then each save is written alone."""
+    services.ledger.after_write = None  # raw stored events, not the ledger's: no read models
     recorder = services.ledger.recorder
     taken = uuid4()
     recorder.insert_events([stored(taken)])

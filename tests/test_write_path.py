@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
+import pytest
+
 from tests.factories import licence, random_uscc
 
 
@@ -98,3 +100,52 @@ def test_a_stored_write_is_reported_as_stored_even_when_the_catch_up_fails(servi
     services.projections.catch_up()
     live = services.projections.live()
     assert live is not None and live.position == written.position
+
+
+def test_on_postgresql_the_read_models_and_tree_commit_with_the_events(services):
+    if not services.db.postgres:
+        pytest.skip("SQLite catches up after the save (two connections)")
+    derived = services.ledger.recorder.after_insert
+    assert derived is not None
+    written = services.ledger.license(**licence(random_uscc()))
+    assert derived.included_upto == written.position
+    live = services.projections.live()
+    assert live is not None and live.position == written.position
+    with services.db.transaction() as tx:
+        assert services.audit.tree.size(tx) == written.position
+
+
+def test_on_postgresql_a_failure_of_the_derived_rows_stores_no_event(services, monkeypatch):
+    if not services.db.postgres:
+        pytest.skip("PostgreSQL only")
+    with services.db.transaction() as tx:
+        head = services.log.head(tx)
+
+    def broken(tx, events):
+        raise RuntimeError("read model write failed")
+
+    monkeypatch.setattr(services.projections, "apply_stored", broken)
+    with pytest.raises(RuntimeError):
+        services.ledger.license(**licence(random_uscc()))
+    with services.db.transaction() as tx:
+        assert services.log.head(tx) == head
+
+
+def test_events_written_elsewhere_without_projections_are_caught_up_by_the_next_write(
+    services, store_settings
+):
+    from ledger.bootstrap import bootstrap
+
+    other = bootstrap(store_settings, sync_projections=False)  # another process, say
+    try:
+        elsewhere = other.ledger.license(**licence(random_uscc()))
+    finally:
+        other.close()
+    written = services.ledger.license(**licence(random_uscc()))
+    assert written.position == elsewhere.position + 1
+    live = services.projections.live()
+    assert live is not None and live.position == written.position
+    with services.db.transaction() as tx:
+        assert services.audit.tree.size(tx) == written.position
+        found = {u for (u,) in tx.all("SELECT uscc FROM enterprise_facts")}
+    assert {elsewhere.uscc, written.uscc} <= found
