@@ -27,3 +27,11 @@ def add_years(day: date, years: int) -> date:
 
 def today_cst(now: datetime | None = None) -> date:
     return cst_date(now or datetime.now(timezone.utc))
+
+
+def day_of(moment: str) -> str:
+    """The CST calendar day (ISO) of an ISO timestamp with offset (the ledger stores
+    ``isoformat()`` text, so a +08:00 moment carries its CST day in front)."""
+    if moment.endswith("+08:00") and moment[10:11] == "T":
+        return moment[:10]
+    return cst_date(datetime.fromisoformat(moment)).isoformat()

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from ledger.dates import cst_date
+from ledger.dates import day_of
 
 _INTERNAL = ("timestamp", "originator_topic", "uscc", "occurred_at")
 TOPIC_PREFIX = "ledger.aggregates.enterprise:Enterprise."
@@ -33,7 +32,7 @@ class LoggedEvent:
     @property
     def occurred_on(self) -> str:
         """The CST calendar day of ``occurred_at`` (policy dates are CST)."""
-        return cst_date(datetime.fromisoformat(self.occurred_at)).isoformat()
+        return day_of(self.occurred_at)
 
     def public(self) -> dict[str, Any]:
         return {

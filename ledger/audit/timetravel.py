@@ -24,13 +24,13 @@ from datetime import date, datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from ledger.audit.encoding import event_leaf_hash
-from ledger.dates import today_cst
+from ledger.dates import day_of, today_cst
 from ledger.db import Database, Tx
 from ledger.errors import EnterpriseNotFound
 from ledger.eventlog import LoggedEvent
 from ledger.eventstore import EventLog
 from ledger.policy.credit import Policy
-from ledger.policy.facts import Facts, Record, apply, day_of
+from ledger.policy.facts import Facts, Record, apply
 from ledger.uscc import validate_uscc
 
 if TYPE_CHECKING:

@@ -13,9 +13,9 @@ from datetime import date, timedelta
 from functools import lru_cache
 from typing import Any, NamedTuple
 
-from ledger.dates import ONE_DAY, add_years
+from ledger.dates import ONE_DAY, add_years, day_of
 from ledger.eventlog import LoggedEvent
-from ledger.policy.facts import Facts, Record, apply, day_of, pending_record
+from ledger.policy.facts import Facts, Record, apply, pending_record
 from ledger.records import KINDS, display_until, repairable_from
 
 FOREVER = "9999-12-31"

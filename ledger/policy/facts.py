@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from functools import lru_cache
 from typing import Any, Protocol
 
-from ledger.dates import cst_date
+from ledger.dates import day_of
 from ledger.records import BANNED, RECTIFICATION_OVERDUE, overdue_since, record_id
 
 
@@ -86,14 +86,6 @@ class Facts:
         doc = dict(doc)
         doc["records"] = [Record(**r) for r in doc["records"]]
         return cls(**doc)
-
-
-def day_of(moment: str) -> str:
-    """The CST calendar day of an ISO timestamp with offset (the ledger stores
-    ``isoformat()`` text, so a +08:00 moment carries its CST day in front)."""
-    if moment.endswith("+08:00") and moment[10:11] == "T":
-        return moment[:10]
-    return cst_date(datetime.fromisoformat(moment)).isoformat()
 
 
 def start(event: Event, day: str | None = None) -> Facts:

@@ -14,10 +14,11 @@ from collections.abc import Iterable, Sequence
 from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 
+from ledger.dates import day_of
 from ledger.db import Tx
 from ledger.eventlog import LoggedEvent
 from ledger.policy.credit import FOREVER, Policy
-from ledger.policy.facts import Event, Facts, apply, day_of
+from ledger.policy.facts import Event, Facts, apply
 
 Segment = tuple[str, str, dict[str, Any]]
 
