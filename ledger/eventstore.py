@@ -18,7 +18,6 @@ class EventLog:
         pos = self.position_column = "notification_id" if db.postgres else "rowid"
         cols = f"{pos}, originator_id, originator_version, topic, state FROM stored_events"
         self._after = f"SELECT {cols} WHERE {pos} > ? ORDER BY {pos} LIMIT ?"
-        self._range = f"SELECT {cols} WHERE {pos} > ? AND {pos} <= ? ORDER BY {pos}"
         self._of = (
             f"SELECT {cols} WHERE originator_id = ? AND originator_version > ? "
             "AND originator_version <= ? ORDER BY originator_version"
@@ -45,9 +44,6 @@ class EventLog:
     def read(self, tx: Tx, after: int, limit: int) -> list[LoggedEvent]:
         return [decode(*row) for row in self.rows_after(tx, after, limit)]
 
-    def between(self, tx: Tx, after: int, upto: int) -> list[LoggedEvent]:
-        return [decode(*row) for row in tx.all(self._range, (after, upto))]
-
     def of_enterprise(
         self, tx: Tx, uscc: str, after: int = 0, upto: int | None = None
     ) -> list[LoggedEvent]:
@@ -56,16 +52,11 @@ class EventLog:
         rows = tx.all(self._of, (key, after, upto if upto is not None else 2**62))
         return [decode(*row) for row in rows]
 
-    def by_enterprise(self, upto: int, batch: int = 20_000) -> Iterator[list[LoggedEvent]]:
-        """Every event up to position ``upto``, enterprise by enterprise (primary-key
-        order, each in version order), in batches: constant memory for rebuilds.
-        An enterprise may span two batches."""
-        for rows in self.rows_by_enterprise(upto, batch):
-            yield [decode(*row) for row in rows]
-
     def rows_by_enterprise(self, upto: int, batch: int = 20_000) -> Iterator[list[Any]]:
-        """The same, as the stored rows ``(position, originator_id, version, topic,
-        state)`` undecoded (for rebuilds that decode only what they fold)."""
+        """Every stored row ``(position, originator_id, version, topic, state)`` up to
+        position ``upto``, enterprise by enterprise (primary-key order, each in version
+        order), undecoded, in batches: constant memory for rebuilds, which decode only
+        what they fold. An enterprise may span two batches."""
         last_id, last_version = "", 0
         if self.db.postgres:
             last_id = "00000000-0000-0000-0000-000000000000"

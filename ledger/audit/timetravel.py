@@ -59,10 +59,6 @@ class StateStore:
         self.log = log
         self.every = every
 
-    def events(self, tx: Tx, uscc: str, after: int, upto: int | None) -> list[LoggedEvent]:
-        """An enterprise's events with version in ``(after, upto]``."""
-        return self.log.of_enterprise(tx, uscc, after, upto)
-
     # -- writing (inside the tree's transaction) ---------------------------------------------
 
     def record(self, tx: Tx, events: list[LoggedEvent]) -> None:
@@ -81,7 +77,7 @@ class StateStore:
         if prev is not None:
             start, recorded_max, last_day = int(prev[0]), int(prev[1]), prev[2]
             facts = Facts.from_json(json.loads(prev[3]))
-        segment = self.events(tx, event.uscc, start, event.version)
+        segment = self.log.of_enterprise(tx, event.uscc, start, event.version)
         recorded = [micros(e.recorded_at) for e in segment]
         for e in segment:
             facts = apply(facts, e)
@@ -126,7 +122,7 @@ class StateStore:
             )
             upto, stored = (int(first), True) if first is not None else (None, False)
         # The first event past `cut` or `day` lies at or before the next state.
-        events = self.events(tx, uscc, after, upto)
+        events = self.log.of_enterprise(tx, uscc, after, upto)
         if not events and not stored:
             raise EnterpriseNotFound(uscc)
         for event in events:

@@ -14,6 +14,7 @@ from functools import lru_cache
 from typing import Any, NamedTuple
 
 from ledger.dates import ONE_DAY, add_years, day_of
+from ledger.errors import InvalidInput
 from ledger.eventlog import LoggedEvent
 from ledger.policy.facts import Facts, Record, apply, pending_record
 from ledger.records import KINDS, display_until, repairable_from
@@ -262,8 +263,6 @@ def get_policy(version: str) -> Policy:
     try:
         return POLICIES[version]
     except KeyError:
-        from ledger.errors import InvalidInput
-
         raise InvalidInput(
             "policy", "unknown", f"policy: unknown version {version!r} "
             f"(known: {', '.join(POLICIES)})"
