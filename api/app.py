@@ -23,9 +23,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api import docs, errors
 from api.deps import ApiState
 from api.routes import access_log, enterprises, feed, health, lists, lookup
-from ledger.access import Access, stamp
 from ledger.audit.service import start_checkpointer
 from ledger.bootstrap import Services, bootstrap
+from ledger.services.access import Access, stamp
 from ledger.settings import Settings
 
 logger = logging.getLogger("api")

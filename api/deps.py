@@ -19,11 +19,11 @@ from pydantic import BaseModel, ValidationError
 from api.errors import ApiProblem
 from api.metrics import Metrics
 from api.schemas import DAY_PATTERN, EXAMPLE_USCC, MAX_YEAR, MIN_YEAR
-from ledger.access import AccessLog, ApiKey, ApiKeys, Idempotency, RateLimiter
-from ledger.application import Ledger
 from ledger.bootstrap import Services
 from ledger.dates import today_cst
 from ledger.errors import InvalidInput
+from ledger.services.access import AccessLog, ApiKey, ApiKeys, Idempotency, RateLimiter
+from ledger.services.application import Ledger
 from ledger.uscc import validate_uscc
 
 M = TypeVar("M", bound=BaseModel)

@@ -17,7 +17,6 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
-from ledger.access import IdempotencyPending
 from ledger.errors import (
     ConcurrentWrite,
     EnterpriseNotFound,
@@ -26,6 +25,7 @@ from ledger.errors import (
     RuleViolation,
     VersionConflict,
 )
+from ledger.services.access import IdempotencyPending
 
 logger = logging.getLogger("api")
 

@@ -23,9 +23,9 @@ from datetime import datetime, timedelta, timezone
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ledger.access import ApiKeys
-from ledger.db import Database
-from ledger.letters import derive_key
+from ledger.services.access import ApiKeys
+from ledger.services.letters import derive_key
+from ledger.storage.db import Database
 
 WRITE_SCOPE = "ledger:write"
 SESSION_COOKIE = "ledger_session"

@@ -28,13 +28,13 @@ from fastapi.templating import Jinja2Templates
 from starlette.responses import RedirectResponse, Response
 
 from api import page_auth as auth
-from ledger import letters
 from ledger.aggregates.enterprise import PLACE_TYPES
 from ledger.bootstrap import Services
 from ledger.dates import CST, today_cst
 from ledger.errors import EnterpriseNotFound, InvalidInput, RuleViolation, VersionConflict
-from ledger.eventlog import LoggedEvent
 from ledger.projections import queries
+from ledger.services import letters
+from ledger.storage.events import LoggedEvent
 from ledger.uscc import validate_uscc
 
 logger = logging.getLogger("ledger.pages")

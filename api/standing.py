@@ -10,9 +10,9 @@ from typing import Any
 
 from api.errors import ApiProblem
 from ledger.bootstrap import Services
-from ledger.db import Tx
 from ledger.errors import EnterpriseNotFound
 from ledger.projections import queries
+from ledger.storage.db import Tx
 
 FIELDS = (
     "uscc", "name", "place_type", "district", "status", "credit_class", "hygiene_grade",
@@ -92,8 +92,8 @@ def _known(
             pass
         else:
             return standing_known_at(services, uscc, day, known_at)
-    from ledger.history import known_events
     from ledger.policy.credit import evaluate
+    from ledger.services.history import known_events
 
     events = known_events(services, uscc, known_at)
     live = services.projections.live()

@@ -20,8 +20,8 @@ from ledger.aggregates.enterprise import Enterprise
 from ledger.audit.merkle import Frontier
 from ledger.audit.timetravel import events_known_at, known, standing_known_at
 from ledger.bootstrap import Services, bootstrap
-from ledger.history import known_events
 from ledger.policy.credit import evaluate
+from ledger.services.history import known_events
 from tests.factories import licence, random_uscc
 
 CST = timezone(timedelta(hours=8))
@@ -120,7 +120,7 @@ def proofs(kind: str, leaves: int, repeat: int) -> list[Result]:
     from fastapi.testclient import TestClient
 
     from api.app import create_app
-    from ledger.access import ApiKeys
+    from ledger.services.access import ApiKeys
 
     with fresh_store(kind) as settings:
         s = bootstrap(settings)

@@ -14,7 +14,7 @@ from eventsourcing.application import Application
 
 from bench.common import Result, fresh_store, rate
 from ledger.bootstrap import bootstrap
-from ledger.demo import History, generate
+from ledger.services.demo import History, generate
 from ledger.settings import Settings
 
 ARG = {"commit": "committed_at", "inspect": "inspected_at", "rectify": "rectified_at",

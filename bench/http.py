@@ -27,8 +27,8 @@ from pydantic import BaseModel
 from bench.commands import library_env
 from bench.common import Result, fresh_store, rate
 from ledger.bootstrap import bootstrap
-from ledger.db import Database
-from ledger.demo import generate, seed_city
+from ledger.services.demo import generate, seed_city
+from ledger.storage.db import Database
 
 
 def free_port() -> int:
@@ -118,8 +118,8 @@ def measure(kind: str, writes: int = 300, reads: int = 600, rounds: int = 5) -> 
 
     from api.app import create_app
     from api.standing import live_standing
-    from ledger.access import ApiKeys
     from ledger.dates import today_cst
+    from ledger.services.access import ApiKeys
 
     with fresh_store(kind) as settings, fresh_store(kind) as library_settings:
         services = bootstrap(settings)

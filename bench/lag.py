@@ -18,8 +18,8 @@ from unittest import mock
 
 from bench.common import Result, fresh_store, percentile
 from ledger.bootstrap import bootstrap
-from ledger.demo import generate
 from ledger.projections.standing import StandingProjection
+from ledger.services.demo import generate
 
 
 @contextmanager

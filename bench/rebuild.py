@@ -205,7 +205,7 @@ def write_histories(
 def read_and_decode(services: Any, batch: int = 20_000, full: bool = False) -> int:
     """Read every stored event in log order; ``json.loads`` each (``full``: decode it
     into a `LoggedEvent` as the projections do). Returns the count."""
-    from ledger.eventlog import decode
+    from ledger.storage.events import decode
 
     log, count, after = services.log, 0, 0
     while True:

@@ -11,16 +11,16 @@ from typing import Any
 from eventsourcing.persistence import StoredEvent
 from psycopg.rows import tuple_row
 
-from ledger.application import Clock, Ledger, Written
 from ledger.audit.service import Audit
-from ledger.db import Database, Tx
-from ledger.eventlog import decode
-from ledger.eventstore import EventLog
-from ledger.gapless import GaplessPostgresApplicationRecorder
-from ledger.migrations import migrate
 from ledger.policy.credit import Policy, get_policy
 from ledger.projections.runner import Projections
+from ledger.services.application import Clock, Ledger, Written
 from ledger.settings import Settings
+from ledger.storage.db import Database, Tx
+from ledger.storage.eventlog import EventLog
+from ledger.storage.events import decode
+from ledger.storage.gapless import GaplessPostgresApplicationRecorder
+from ledger.storage.migrations import migrate
 
 
 @dataclass

@@ -69,11 +69,13 @@ class Settings(BaseSettings):
                 "CREATE_TABLE": "true",
             }
             if self.group_commit:
-                env["APPLICATION_RECORDER_TOPIC"] = "ledger.groupcommit:GroupCommitSQLiteRecorder"
+                env["APPLICATION_RECORDER_TOPIC"] = (
+                    "ledger.storage.groupcommit:GroupCommitSQLiteRecorder"
+                )
             return env
         url = urlsplit(self.postgres_conninfo)
         env = {
-            "PERSISTENCE_MODULE": "ledger.gapless:GaplessPostgresFactory",
+            "PERSISTENCE_MODULE": "ledger.storage.gapless:GaplessPostgresFactory",
             "POSTGRES_DBNAME": url.path.lstrip("/"),
             "POSTGRES_HOST": url.hostname or "127.0.0.1",
             "POSTGRES_PORT": str(url.port or 5432),
@@ -87,5 +89,7 @@ class Settings(BaseSettings):
         if self.database_schema:
             env["POSTGRES_SCHEMA"] = self.database_schema
         if self.group_commit:
-            env["APPLICATION_RECORDER_TOPIC"] = "ledger.groupcommit:GroupCommitPostgresRecorder"
+            env["APPLICATION_RECORDER_TOPIC"] = (
+                "ledger.storage.groupcommit:GroupCommitPostgresRecorder"
+            )
         return env

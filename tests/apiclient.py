@@ -18,8 +18,8 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.deps import ApiState
-from ledger.access import ApiKeys
 from ledger.bootstrap import Services, bootstrap
+from ledger.services.access import ApiKeys
 from ledger.settings import Settings
 from tests.conftest import POSTGRES_URL, STORES, FixedClock, need_postgres
 from tests.factories import licence, random_uscc

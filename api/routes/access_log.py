@@ -8,8 +8,8 @@ from fastapi.responses import JSONResponse, Response
 from api.deps import AuditKey, Limit, StateDep, query_moment
 from api.docs import READ, problems
 from api.schemas import MOMENT_PATTERN, AccessLogPage
-from ledger.access import stamp
 from ledger.errors import InvalidInput
+from ledger.services.access import stamp
 from ledger.uscc import validate_uscc
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])

@@ -41,9 +41,9 @@ from api.schemas import (
     Written,
 )
 from api.standing import known_standing, live_standing
-from ledger.access import ApiKey, StoredResponse, request_hash
-from ledger.application import Written as WrittenResult
 from ledger.errors import ConcurrentWrite, InvalidInput
+from ledger.services.access import ApiKey, StoredResponse, request_hash
+from ledger.services.application import Written as WrittenResult
 
 router = APIRouter(prefix="/v1/enterprises", tags=["enterprises"])
 

@@ -15,7 +15,7 @@ from eventsourcing.domain import Aggregate, event
 
 from ledger.dates import cst_date
 from ledger.errors import InvalidInput, RuleViolation
-from ledger.records import (
+from ledger.policy.records import (
     BANNED,
     KINDS,
     RECTIFICATION_OVERDUE,

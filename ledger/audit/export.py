@@ -20,7 +20,7 @@ from ledger.audit.signing import Checkpoint
 from ledger.audit.tree import TreeError
 from ledger.audit.verify import settle
 from ledger.errors import EnterpriseNotFound
-from ledger.eventlog import decode
+from ledger.storage.events import decode
 from ledger.uscc import validate_uscc
 
 if TYPE_CHECKING:

@@ -16,7 +16,7 @@ from ledger.audit.signing import (
     private_raw,
     public_raw,
 )
-from ledger.db import Database, Tx
+from ledger.storage.db import Database, Tx
 
 KEY_LOCK = 7_120_006
 

@@ -17,14 +17,14 @@ from ledger.audit.signing import Checkpoint
 from ledger.audit.timetravel import StateStore
 from ledger.audit.tree import TreeStore
 from ledger.audit.verify import Progress, Report, Verifier
-from ledger.db import Database, Tx
 from ledger.errors import InvalidInput, LedgerError
-from ledger.eventlog import LoggedEvent
-from ledger.eventstore import EventLog
+from ledger.storage.db import Database, Tx
+from ledger.storage.eventlog import EventLog
+from ledger.storage.events import LoggedEvent
 
 if TYPE_CHECKING:
-    from ledger.application import Clock
     from ledger.bootstrap import Services
+    from ledger.services.application import Clock
     from ledger.settings import Settings
 
 CHECKPOINT_LOCK = 7_120_007

@@ -25,12 +25,12 @@ from typing import TYPE_CHECKING, Any
 
 from ledger.audit.encoding import event_leaf_hash
 from ledger.dates import day_of, today_cst
-from ledger.db import Database, Tx
 from ledger.errors import EnterpriseNotFound
-from ledger.eventlog import LoggedEvent
-from ledger.eventstore import EventLog
 from ledger.policy.credit import Policy
 from ledger.policy.facts import Facts, Record, apply
+from ledger.storage.db import Database, Tx
+from ledger.storage.eventlog import EventLog
+from ledger.storage.events import LoggedEvent
 from ledger.uscc import validate_uscc
 
 if TYPE_CHECKING:

@@ -16,10 +16,10 @@ from typing import Protocol, TypeVar
 from ledger.audit.encoding import event_leaf_hash
 from ledger.audit.merkle import Frontier, NodeReader, needed_nodes
 from ledger.audit.merkle import root as merkle_root
-from ledger.db import Database, Tx
 from ledger.errors import LedgerError
-from ledger.eventlog import LoggedEvent
-from ledger.eventstore import EventLog, next_known
+from ledger.storage.db import Database, Tx
+from ledger.storage.eventlog import EventLog, next_known
+from ledger.storage.events import LoggedEvent
 
 T = TypeVar("T")
 

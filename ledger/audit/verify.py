@@ -19,8 +19,8 @@ from ledger.audit.keystore import public_keys
 from ledger.audit.merkle import EMPTY_ROOT, Frontier
 from ledger.audit.signing import Checkpoint, verify_signature
 from ledger.audit.tree import TreeStore
-from ledger.db import Database, Tx
-from ledger.eventlog import decode
+from ledger.storage.db import Database, Tx
+from ledger.storage.events import decode
 
 Progress = Callable[[int, int], None]
 

@@ -28,7 +28,7 @@ def seed(
 ) -> None:
     """Write realistic synthetic histories of "four small" places across Harbin's
     districts since 2021 (reproducible for a seed and --until)."""
-    from ledger.demo import seed_city
+    from ledger.services.demo import seed_city
 
     stop: date | None = None
     if until is not None:

@@ -9,9 +9,9 @@ from typing import Annotated
 
 import typer
 
-from ledger.access import SCOPES, ApiKeys
 from ledger.cli.common import fail, load_settings
 from ledger.errors import InvalidInput
+from ledger.services.access import SCOPES, ApiKeys
 
 app = typer.Typer(help="Manage API keys (only their hashes are stored).", no_args_is_help=True)
 
@@ -20,8 +20,8 @@ app = typer.Typer(help="Manage API keys (only their hashes are stored).", no_arg
 def api_keys() -> Iterator[ApiKeys]:
     """The key store alone (no event store needed); migrates first, so it works on a
     fresh database."""
-    from ledger.db import Database
-    from ledger.migrations import migrate
+    from ledger.storage.db import Database
+    from ledger.storage.migrations import migrate
 
     try:
         db = Database(load_settings())

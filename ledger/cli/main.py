@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from ledger.cli.common import cannot_open, fail, load_settings, services
-from ledger.history import replay
+from ledger.services.history import replay
 
 app = typer.Typer(
     name="ledger",
@@ -23,8 +23,8 @@ app = typer.Typer(
 @app.command()
 def migrate() -> None:
     """Create or upgrade all tables (idempotent)."""
-    from ledger.db import Database
-    from ledger.migrations import migrate as run
+    from ledger.storage.db import Database
+    from ledger.storage.migrations import migrate as run
 
     settings = load_settings()
     db: Database | None = None

@@ -15,9 +15,9 @@ from typing import Any, NamedTuple
 
 from ledger.dates import ONE_DAY, add_years, day_of
 from ledger.errors import InvalidInput
-from ledger.eventlog import LoggedEvent
 from ledger.policy.facts import Facts, Record, apply, pending_record
-from ledger.records import KINDS, display_until, repairable_from
+from ledger.policy.records import KINDS, display_until, repairable_from
+from ledger.storage.events import LoggedEvent
 
 FOREVER = "9999-12-31"
 

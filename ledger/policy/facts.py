@@ -10,7 +10,7 @@ from functools import lru_cache
 from typing import Any, Protocol
 
 from ledger.dates import day_of
-from ledger.records import BANNED, RECTIFICATION_OVERDUE, overdue_since, record_id
+from ledger.policy.records import BANNED, RECTIFICATION_OVERDUE, overdue_since, record_id
 
 
 class Event(Protocol):

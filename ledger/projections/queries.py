@@ -21,9 +21,9 @@ import json
 from datetime import date
 from typing import Any
 
-from ledger.db import Tx
 from ledger.errors import InvalidInput
 from ledger.policy.credit import FOREVER
+from ledger.storage.db import Tx
 
 MAX_LIMIT = 1000
 USCC_CHARS = frozenset("0123456789ABCDEFGHJKLMNPQRTUWXY")

@@ -26,13 +26,13 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, NamedTuple
 
-from ledger.db import Database, Tx
 from ledger.errors import LedgerError
-from ledger.eventlog import LoggedEvent
-from ledger.eventstore import EventLog, next_known
 from ledger.policy.credit import Policy, get_policy
 from ledger.policy.facts import Facts
 from ledger.projections.standing import Row, Segment, StandingProjection, advance
+from ledger.storage.db import Database, Tx
+from ledger.storage.eventlog import EventLog, next_known
+from ledger.storage.events import LoggedEvent
 
 ACTIVE = ("live", "ready")
 LOCK_SETS = 7_120_002

@@ -15,10 +15,10 @@ from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-
 from typing import Any
 
 from ledger.dates import day_of
-from ledger.db import Tx
-from ledger.eventlog import LoggedEvent
 from ledger.policy.credit import FOREVER, Policy
 from ledger.policy.facts import Event, Facts, apply
+from ledger.storage.db import Tx
+from ledger.storage.events import LoggedEvent
 
 Segment = tuple[str, str, dict[str, Any]]
 

@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 
 from bench.rebuild import plan_history
-from ledger.application import Ledger
-from ledger.eventlog import LoggedEvent
 from ledger.policy.credit import FOREVER, V1, V2, evaluate
 from ledger.policy.facts import Facts
 from ledger.projections.standing import Segment, advance
+from ledger.services.application import Ledger
+from ledger.storage.events import LoggedEvent
 from tests.factories import random_uscc
 
 NOW = datetime(2026, 6, 30, tzinfo=timezone.utc)

@@ -7,8 +7,8 @@ from datetime import date
 
 import pytest
 
-from ledger.demo import seed_city
 from ledger.projections import queries
+from ledger.services.demo import seed_city
 
 UNTIL = date(2026, 1, 1)
 

@@ -8,8 +8,8 @@ from typing import Any
 from uuid import UUID
 
 from ledger.aggregates.enterprise import enterprise_id
-from ledger.db import Database, Tx
-from ledger.eventlog import LoggedEvent, decode
+from ledger.storage.db import Database, Tx
+from ledger.storage.events import LoggedEvent, decode
 
 
 class EventLog:

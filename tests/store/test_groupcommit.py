@@ -9,8 +9,8 @@ import pytest
 from eventsourcing.persistence import IntegrityError, StoredEvent
 
 from ledger.errors import ConcurrentWrite
-from ledger.groupcommit import GroupCommit, _Save
 from ledger.settings import Settings
+from ledger.storage.groupcommit import GroupCommit, _Save
 from tests.factories import licence, random_uscc
 
 

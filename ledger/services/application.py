@@ -19,11 +19,11 @@ from eventsourcing.persistence import IntegrityError
 
 from ledger.aggregates.enterprise import Enterprise, enterprise_id
 from ledger.errors import ConcurrentWrite, EnterpriseNotFound, RuleViolation, VersionConflict
-from ledger.eventlog import LoggedEvent, decode
+from ledger.storage.events import LoggedEvent, decode
 from ledger.uscc import validate_uscc
 
 Clock = Callable[[], datetime]
-logger = logging.getLogger("ledger.application")
+logger = logging.getLogger("ledger.services.application")
 
 
 @dataclass(frozen=True)

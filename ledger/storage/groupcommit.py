@@ -27,7 +27,7 @@ from typing import Any
 from eventsourcing.persistence import IntegrityError, StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 
-from ledger.gapless import GaplessPostgresApplicationRecorder
+from ledger.storage.gapless import GaplessPostgresApplicationRecorder
 
 MAX_GROUP_EVENTS = 5_000
 

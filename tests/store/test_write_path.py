@@ -70,8 +70,8 @@ def test_a_writer_hands_its_own_events_to_the_catch_up_instead_of_reading_them_b
 
 
 def test_known_events_are_used_only_when_they_are_exactly_what_comes_next():
-    from ledger.eventlog import LoggedEvent
-    from ledger.eventstore import next_known
+    from ledger.storage.eventlog import next_known
+    from ledger.storage.events import LoggedEvent
 
     def at(position):
         return LoggedEvent(position, "id", "U", "Committed", position, "t", "t", {})

@@ -17,8 +17,8 @@ from urllib.parse import urlsplit
 import pytest
 from fastapi.testclient import TestClient
 
-from ledger import letters
-from ledger.access import ApiKeys
+from ledger.services import letters
+from ledger.services.access import ApiKeys
 from tests.factories import licence, random_uscc
 
 BASE = "https://testserver"  # the session cookie is Secure: browsers send it over HTTPS only

@@ -12,7 +12,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from ledger.access import stamp
+from ledger.services.access import stamp
 from tests.apiclient import Api, api_fixture, bearer, problem_fields  # noqa: F401
 from tests.factories import licence, random_uscc
 
@@ -141,7 +141,7 @@ def test_a_write_whose_response_was_not_stored_is_never_applied_twice(
 def pending(api: Api, key: str, body: dict[str, Any], created_at: str) -> None:
     """The record a request leaves while it runs (or when its process died)."""
     from api.schemas import LicenceCreate
-    from ledger.access import request_hash
+    from ledger.services.access import request_hash
 
     digest = request_hash("POST", "/v1/enterprises", "",
                           body=LicenceCreate.model_validate(body).model_dump(mode="json"))

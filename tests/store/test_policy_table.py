@@ -18,10 +18,10 @@ from typing import Any
 
 import pytest
 
-from ledger.application import Ledger
 from ledger.bootstrap import Services, bootstrap
 from ledger.policy.credit import V1, V2, evaluate
 from ledger.projections import queries
+from ledger.services.application import Ledger
 from ledger.settings import Settings
 from tests.conftest import POSTGRES_URL, STORES, FixedClock, need_postgres
 from tests.factories import licence, random_uscc

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ledger.db import Database
+from ledger.storage.db import Database
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 LOCK_KEY = 7_120_001

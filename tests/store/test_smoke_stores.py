@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from ledger.bootstrap import bootstrap
-from ledger.db import Database
-from ledger.migrations import migrate, pending_files
 from ledger.settings import Settings
+from ledger.storage.db import Database
+from ledger.storage.migrations import migrate, pending_files
 from tests.factories import licence, random_uscc
 
 
@@ -63,7 +63,7 @@ def test_the_postgres_store_uses_its_schema_and_the_gapless_recorder(services):
 
         assert isinstance(services.ledger.recorder, SQLiteApplicationRecorder)
         return
-    from ledger.gapless import GaplessPostgresApplicationRecorder
+    from ledger.storage.gapless import GaplessPostgresApplicationRecorder
 
     assert isinstance(services.ledger.recorder, GaplessPostgresApplicationRecorder)
     schema = services.settings.database_schema
@@ -103,4 +103,4 @@ def test_a_postgresql_url_selects_postgresql():
     assert (env["POSTGRES_USER"], env["POSTGRES_PASSWORD"], env["POSTGRES_SCHEMA"]) == (
         "u", "p@ss", "ledger"
     )
-    assert env["PERSISTENCE_MODULE"] == "ledger.gapless:GaplessPostgresFactory"
+    assert env["PERSISTENCE_MODULE"] == "ledger.storage.gapless:GaplessPostgresFactory"

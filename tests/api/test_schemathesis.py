@@ -26,8 +26,8 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from api.app import create_app
-from ledger.access import ApiKeys
 from ledger.bootstrap import bootstrap
+from ledger.services.access import ApiKeys
 from tests.apiclient import START, shared_settings
 from tests.conftest import STORES, FixedClock
 from tests.factories import licence, random_uscc

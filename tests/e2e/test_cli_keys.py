@@ -8,10 +8,10 @@ import pytest
 from click.testing import Result
 from typer.testing import CliRunner
 
-from ledger.access import ApiKeys, hash_key
 from ledger.cli import app
-from ledger.db import Database
+from ledger.services.access import ApiKeys, hash_key
 from ledger.settings import Settings
+from ledger.storage.db import Database
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ from typing import Any
 from ledger.bootstrap import Services
 from ledger.dates import today_cst
 from ledger.errors import EnterpriseNotFound
-from ledger.eventlog import LoggedEvent
 from ledger.policy.credit import evaluate
+from ledger.storage.events import LoggedEvent
 from ledger.uscc import validate_uscc
 
 

@@ -159,7 +159,7 @@ def test_before_any_checkpoint_the_checkpoint_is_404(services) -> None:
     from fastapi.testclient import TestClient
 
     from api.app import create_app
-    from ledger.access import ApiKeys
+    from ledger.services.access import ApiKeys
 
     _, token = ApiKeys(services.db).create("auditor", ["audit:read"])
     client = TestClient(create_app(services=services))  # no lifespan: no checkpointer

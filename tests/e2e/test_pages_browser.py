@@ -22,11 +22,11 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from ledger.access import ApiKeys
 from ledger.bootstrap import bootstrap
+from ledger.services.access import ApiKeys
+from tests.api.test_pages import read_qr
 from tests.conftest import IN_CI
 from tests.factories import licence, random_uscc
-from tests.test_pages import read_qr
 
 pytestmark = pytest.mark.sqlite_only  # the stores are covered by test_pages.py
 ARTIFACTS = Path(os.environ.get("LEDGER_TEST_ARTIFACTS", "artifacts")) / "screenshots"

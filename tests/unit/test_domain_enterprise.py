@@ -535,8 +535,8 @@ def test_a_repair_with_invalid_input_names_the_field(kw, field):
 
 
 def test_the_record_id_of_the_aggregate_is_the_one_of_the_policy():
-    from ledger.eventlog import decode
     from ledger.policy.facts import fold
+    from ledger.storage.events import decode
 
     e = licensed()
     commit(e)

@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from ledger.access import ApiKeys
+from ledger.services.access import ApiKeys
 from ledger.settings import Settings
 from tests.apiclient import PROBLEM, Api, api_fixture, bearer  # noqa: F401
 from tests.factories import licence, random_uscc

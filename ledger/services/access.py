@@ -20,14 +20,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from ledger.db import Database, Tx
 from ledger.errors import InvalidInput, LedgerError
+from ledger.storage.db import Database, Tx
 
 SCOPES = ("ledger:write", "credit:read", "audit:read")
 KEY_PREFIX = "lk_"
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
-logger = logging.getLogger("ledger.access")
+logger = logging.getLogger("ledger.services.access")
 
 
 def utcnow() -> datetime:

@@ -7,8 +7,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from ledger import letters
 from ledger.errors import InvalidInput
+from ledger.services import letters
 from tests.factories import licence, random_uscc
 
 SECRET = b"test-secret"
@@ -154,7 +154,7 @@ def test_without_a_configured_secret_one_is_generated_once_and_kept(services, st
     first = letters.secret_key(services.db, None)
     assert len(first) >= 32
     assert letters.secret_key(services.db, None) == first
-    from ledger.db import Database  # another process on the same store sees the same secret
+    from ledger.storage.db import Database  # another process on the same store sees the same secret
 
     other = Database(store_settings)
     try:

@@ -1,8 +1,8 @@
 """Live keys are remembered briefly in a process; revocations elsewhere apply within
 KEY_CACHE_SECONDS, revocations here at once."""
 
-from ledger import access
-from ledger.access import KEY_CACHE_SECONDS, ApiKeys
+from ledger.services import access
+from ledger.services.access import KEY_CACHE_SECONDS, ApiKeys
 
 
 def test_a_key_revoked_by_another_process_is_refused_within_the_cache_window(

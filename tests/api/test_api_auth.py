@@ -6,8 +6,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from ledger.access import ApiKeys, RateLimiter, hash_key
 from ledger.bootstrap import bootstrap
+from ledger.services.access import ApiKeys, RateLimiter, hash_key
 from tests.apiclient import PROBLEM, Api, api_fixture, bearer  # noqa: F401
 from tests.factories import licence, random_uscc
 
