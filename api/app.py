@@ -14,10 +14,12 @@ import threading
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
+from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import docs, errors
@@ -27,6 +29,8 @@ from ledger.audit.service import start_checkpointer
 from ledger.bootstrap import Services, bootstrap
 from ledger.services.access import Access, stamp
 from ledger.settings import Settings
+
+STATIC = Path(__file__).resolve().parent / "static"
 
 logger = logging.getLogger("api")
 
@@ -158,6 +162,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             break  # the pages live in one of the two places
     app.add_middleware(Observe, owner=app)
     docs.install(app)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")  # charts, vendored JS
     return app
 
 

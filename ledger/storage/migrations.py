@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ledger.storage.db import Database
 
-MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 LOCK_KEY = 7_120_001
 
 
