@@ -16,6 +16,7 @@ import pytest
 
 from ledger.bootstrap import Services, bootstrap
 from ledger.settings import Settings
+from tests.support.pgcluster import PgCluster, PgUnavailable
 
 POSTGRES_URL = os.environ.get(
     "LEDGER_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
@@ -87,3 +88,20 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         m.name == "sqlite_only" for m in metafunc.definition.iter_markers()
     ):
         metafunc.parametrize("store_settings", STORES, indirect=True)
+
+
+@pytest.fixture
+def pg_cluster() -> Iterator[PgCluster]:
+    """A PostgreSQL cluster of the test's own (free port, temp dir), started; tests may
+    stop, restart or fail it over. Missing server binaries fail under CI, else skip."""
+    try:
+        cluster = PgCluster()
+    except PgUnavailable as e:
+        if IN_CI:
+            pytest.fail(str(e))
+        pytest.skip(str(e))
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.cleanup()

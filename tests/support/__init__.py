@@ -1,0 +1,1 @@
+"""Test support: helpers shared by several test layers (not tests themselves)."""
