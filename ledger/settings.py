@@ -68,10 +68,10 @@ class Settings(BaseSettings):
                 "SQLITE_LOCK_TIMEOUT": "30",
                 "CREATE_TABLE": "true",
             }
-            if self.group_commit:
-                env["APPLICATION_RECORDER_TOPIC"] = (
-                    "ledger.storage.groupcommit:GroupCommitSQLiteRecorder"
-                )
+            env["APPLICATION_RECORDER_TOPIC"] = (
+                "ledger.storage.groupcommit:GroupCommitSQLiteRecorder" if self.group_commit
+                else "ledger.storage.hooked:HookedSQLiteApplicationRecorder"
+            )
             return env
         url = urlsplit(self.postgres_conninfo)
         env = {

@@ -1,8 +1,10 @@
 """The service layer: one application class with a command per business fact.
 
 Each command loads the enterprise, lets the aggregate decide, and saves its new
-events; library errors become the ledger's own. ``recorded_at`` is the events'
-timestamp, set by the ledger when the command is accepted.
+events; library errors become the ledger's own. Every command takes ``in_tx``, a hook
+``in_tx(tx, events)`` run inside the transaction that stores the events (see
+``ledger.storage.hooked``): if it raises, nothing is stored and the command raises it.
+``recorded_at`` is the events' timestamp, set by the ledger when the command is accepted.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from eventsourcing.persistence import IntegrityError
 from ledger.aggregates.enterprise import Enterprise, enterprise_id
 from ledger.errors import ConcurrentWrite, EnterpriseNotFound, RuleViolation, VersionConflict
 from ledger.storage.events import LoggedEvent, decode
+from ledger.storage.hooked import InTx, InTxFailed
 from ledger.uscc import validate_uscc
 
 Clock = Callable[[], datetime]
@@ -62,6 +65,7 @@ class Ledger(Application[UUID]):
         district: str,
         legal_representative: str,
         licensed_at: datetime | str,
+        in_tx: InTx | None = None,
     ) -> Written:
         now = self.clock()
         enterprise = Enterprise.license(
@@ -69,7 +73,7 @@ class Ledger(Application[UUID]):
             legal_representative=legal_representative, occurred_at=licensed_at, now=now,
         )
         try:
-            return self._save(enterprise, now)
+            return self._save(enterprise, now, in_tx)
         except ConcurrentWrite:
             raise RuleViolation(
                 "licensed_once", f"enterprise {enterprise.uscc} is already licensed"
@@ -85,8 +89,9 @@ class Ledger(Application[UUID]):
         channel: str | None = None,
         conditions: list[str] | None = None,
         expected_version: int | None = None,
+        in_tx: InTx | None = None,
     ) -> Written:
-        return self._act(uscc, expected_version, lambda e, now: e.commit(
+        return self._act(uscc, expected_version, in_tx, lambda e, now: e.commit(
             occurred_at=committed_at, signatory=signatory, letter_id=letter_id,
             channel=channel, conditions=conditions, now=now,
         ))
@@ -103,8 +108,9 @@ class Ledger(Application[UUID]):
         findings: str | None = None,
         decision_no: str | None = None,
         expected_version: int | None = None,
+        in_tx: InTx | None = None,
     ) -> Written:
-        return self._act(uscc, expected_version, lambda e, now: e.inspect(
+        return self._act(uscc, expected_version, in_tx, lambda e, now: e.inspect(
             occurred_at=inspected_at, inspector=inspector, score=score, outcome=outcome,
             rectification_deadline=rectification_deadline, findings=findings,
             decision_no=decision_no, now=now,
@@ -118,8 +124,9 @@ class Ledger(Application[UUID]):
         verified_by: str,
         note: str | None = None,
         expected_version: int | None = None,
+        in_tx: InTx | None = None,
     ) -> Written:
-        return self._act(uscc, expected_version, lambda e, now: e.rectify(
+        return self._act(uscc, expected_version, in_tx, lambda e, now: e.rectify(
             occurred_at=rectified_at, verified_by=verified_by, note=note, now=now,
         ))
 
@@ -131,8 +138,9 @@ class Ledger(Application[UUID]):
         reason: str,
         decision_no: str | None = None,
         expected_version: int | None = None,
+        in_tx: InTx | None = None,
     ) -> Written:
-        return self._act(uscc, expected_version, lambda e, now: e.ban(
+        return self._act(uscc, expected_version, in_tx, lambda e, now: e.ban(
             occurred_at=banned_at, reason=reason, decision_no=decision_no, now=now,
         ))
 
@@ -144,8 +152,9 @@ class Ledger(Application[UUID]):
         record: str,
         approved_by: str,
         expected_version: int | None = None,
+        in_tx: InTx | None = None,
     ) -> Written:
-        return self._act(uscc, expected_version, lambda e, now: e.repair(
+        return self._act(uscc, expected_version, in_tx, lambda e, now: e.repair(
             occurred_at=repaired_at, record=record, approved_by=approved_by, now=now,
         ))
 
@@ -162,6 +171,7 @@ class Ledger(Application[UUID]):
         self,
         uscc: str,
         expected_version: int | None,
+        in_tx: InTx | None,
         decide: Callable[[Enterprise, datetime], None],
     ) -> Written:
         enterprise = self.enterprise(uscc)
@@ -169,19 +179,24 @@ class Ledger(Application[UUID]):
             raise VersionConflict(enterprise.uscc, expected_version, enterprise.version)
         now = self.clock()
         decide(enterprise, now)
-        return self._save(enterprise, now)
+        return self._save(enterprise, now, in_tx)
 
-    def _save(self, enterprise: Enterprise, now: datetime) -> Written:
+    def _save(self, enterprise: Enterprise, now: datetime, in_tx: InTx | None = None) -> Written:
         """Store the enterprise's new events, stamped with the moment the ledger accepted
-        the command (``recorded_at``, the ledger's clock, in UTC), in one transaction."""
+        the command (``recorded_at``, the ledger's clock, in UTC), in one transaction
+        (with ``in_tx`` run inside it)."""
+        if in_tx is not None and not getattr(self.recorder, "supports_in_tx", False):
+            raise TypeError(f"{type(self.recorder).__name__} cannot run an in_tx hook")
         pending = enterprise.collect_events()
         recorded_at = now.astimezone(timezone.utc)
         for pending_event in pending:  # the library stamped them with the system clock
             object.__setattr__(pending_event, "timestamp", recorded_at)
         try:
-            recordings = self.save(*pending)
+            recordings = self.save(*pending, in_tx=in_tx) if in_tx else self.save(*pending)
         except IntegrityError:
             raise ConcurrentWrite(enterprise.uscc, None, None) from None
+        except InTxFailed as e:
+            raise e.error from None
         events = []
         for recording in recordings:
             stored = self.mapper.to_stored_event(recording.domain_event)

@@ -4,7 +4,14 @@ The library's recorder lets PostgreSQL raise the unique violation when a version
 taken, which burns a value of the ``notification_id`` sequence: the log would then
 have holes, and the audit tree's rule "leaf i is the event at position i+1" would
 break. Under the library's own EXCLUSIVE table lock we look for the versions first
-and refuse before the sequence is touched, so positions stay 1, 2, 3, ...
+and refuse before anything is inserted.
+
+Nor does this recorder draw positions from the sequence at all: a sequence value is
+never given back, so any transaction that fails after drawing one (an in-transaction
+hook that refuses, a connection dropped before COMMIT) would leave a hole, and after a
+crash PostgreSQL restarts a sequence up to 32 values ahead. Under the same lock (which
+serialises every insert) the new events take ``MAX(notification_id) + 1, + 2, ...``,
+which a rollback or a crash undoes with the rows, so positions stay 1, 2, 3, ...
 """
 
 from __future__ import annotations
@@ -18,16 +25,23 @@ from eventsourcing.postgres import (
     PostgresApplicationRecorder,
     PostgresFactory,
 )
+from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Identifier
+
+from ledger.storage.db import Tx
+from ledger.storage.events import LoggedEvent
+from ledger.storage.hooked import InTx, run_in_tx
 
 InsertHook = Callable[[Any, Sequence[StoredEvent], Sequence[int]], None]
 
 
 class GaplessPostgresApplicationRecorder(PostgresApplicationRecorder):
-    """Also runs ``after_insert(connection, stored_events, notification_ids)`` inside
-    the inserting transaction, so derived rows commit (or roll back) with the events."""
+    """Also runs a write's own ``in_tx(tx, events)`` hook (see ``ledger.storage.hooked``)
+    and then ``after_insert(connection, stored_events, notification_ids)`` inside the
+    inserting transaction, so derived rows commit (or roll back) with the events."""
 
     after_insert: InsertHook | None = None
+    supports_in_tx = True
 
     def __init__(self, datastore: Any, *, events_table_name: str = "stored_events") -> None:
         super().__init__(datastore, events_table_name=events_table_name)
@@ -36,9 +50,24 @@ class GaplessPostgresApplicationRecorder(PostgresApplicationRecorder):
             "JOIN unnest(%s::uuid[], %s::bigint[]) AS n(id, v) "
             "ON t.originator_id = n.id AND t.originator_version = n.v LIMIT 1"
         ).format(schema=Identifier(self.datastore.schema), table=Identifier(events_table_name))
+        # positions numbered here, under the table lock, rather than by the sequence
+        self.insert_events_statement = SQL(
+            "INSERT INTO {schema}.{table} AS t "
+            "(originator_id, originator_version, topic, state, notification_id) "
+            "SELECT u.originator_id, u.originator_version, u.topic, u.state, "
+            "(SELECT COALESCE(MAX(notification_id), 0) FROM {schema}.{table}) + u.n "
+            "FROM unnest(%s::{schema}.{stored_event_type}[]) WITH ORDINALITY "
+            "AS u(originator_id, originator_version, topic, state, n) "
+            "ORDER BY u.n RETURNING notification_id"
+        ).format(
+            schema=Identifier(self.datastore.schema),
+            table=Identifier(events_table_name),
+            stored_event_type=Identifier(self.stored_event_type_name),
+        )
 
     def insert_events(
-        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+        self, stored_events: Sequence[StoredEvent], *, in_tx: InTx | None = None,
+        **kwargs: Any,
     ) -> Sequence[int] | None:
         """The library's insert, except that any error, the hook's included, rolls the
         whole transaction back (the library's own catches errors inside it)."""
@@ -53,6 +82,18 @@ class GaplessPostgresApplicationRecorder(PostgresApplicationRecorder):
                 self._insert_stored_events(curs, stored_events, **kwargs)
                 pipeline.sync()
                 ids = self._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+            if in_tx is not None:
+                with conn.cursor(row_factory=tuple_row) as cursor:
+                    tx = Tx(cursor, postgres=True, pipelined=True)
+                    # the library's connection names its tables with their schema
+                    tx.execute(f'SET LOCAL search_path TO "{self.datastore.schema}"')
+                    hook = in_tx
+
+                    def synced(tx: Tx, events: list[LoggedEvent]) -> None:
+                        hook(tx, events)
+                        pipeline.sync()  # the hook's errors surface here, not at COMMIT
+
+                    run_in_tx(synced, tx, stored_events, ids)
             if self.after_insert is not None and ids:
                 self.after_insert(conn, stored_events, ids)
         return ids

@@ -13,6 +13,10 @@ alone, so only that one fails, as it would have without grouping; two saves of t
 same enterprise never share a group, so the gap-free check sees every conflict before
 the sequence is touched. Saves with a tracking record are always written alone.
 
+A save's ``in_tx`` hook (``ledger.storage.hooked``) travels with it: the leader runs
+each save's hook on that save's events inside the group's transaction; a hook that
+raises makes the group be written again save by save, so only its own save fails.
+
 Enabled by ``LEDGER_GROUP_COMMIT`` (default on), through the library's
 ``APPLICATION_RECORDER_TOPIC``.
 """
@@ -25,18 +29,21 @@ from collections.abc import Sequence
 from typing import Any
 
 from eventsourcing.persistence import IntegrityError, StoredEvent
-from eventsourcing.sqlite import SQLiteApplicationRecorder
 
+from ledger.storage.db import Tx
+from ledger.storage.events import LoggedEvent
 from ledger.storage.gapless import GaplessPostgresApplicationRecorder
+from ledger.storage.hooked import HookedSQLiteApplicationRecorder, InTx, InTxFailed
 
 MAX_GROUP_EVENTS = 5_000
 
 
 class _Save:
-    __slots__ = ("events", "originators", "ids", "error", "done")
+    __slots__ = ("events", "in_tx", "originators", "ids", "error", "done")
 
-    def __init__(self, events: Sequence[StoredEvent]) -> None:
+    def __init__(self, events: Sequence[StoredEvent], in_tx: InTx | None = None) -> None:
         self.events = list(events)
+        self.in_tx = in_tx
         self.originators = {e.originator_id for e in self.events}
         self.ids: Sequence[int] | None = None
         self.error: BaseException | None = None
@@ -58,11 +65,12 @@ class GroupCommit:
         self._group_leader = False
 
     def insert_events(
-        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+        self, stored_events: Sequence[StoredEvent], *, in_tx: InTx | None = None,
+        **kwargs: Any,
     ) -> Sequence[int] | None:
         if any(v is not None for v in kwargs.values()) or not stored_events:
-            return super().insert_events(stored_events, **kwargs)  # type: ignore[misc]
-        mine = _Save(stored_events)
+            return super().insert_events(stored_events, in_tx=in_tx, **kwargs)  # type: ignore[misc]
+        mine = _Save(stored_events, in_tx)
         with self._group_lock:
             self._group_queue.append(mine)
             while self._group_leader and not mine.done:
@@ -103,10 +111,14 @@ class GroupCommit:
 
     def _write(self, group: list[_Save]) -> None:
         if len(group) > 1:
+            hooks = [s for s in group if s.in_tx is not None]
             try:
-                ids = super().insert_events([e for s in group for e in s.events])  # type: ignore[misc]
-            except IntegrityError:
-                pass  # someone's version is taken: write each alone, so only that one fails
+                ids = super().insert_events(  # type: ignore[misc]
+                    [e for s in group for e in s.events],
+                    in_tx=_group_hook(group) if hooks else None,
+                )
+            except (IntegrityError, InTxFailed):
+                pass  # a version taken or a hook refused: write each alone, so only it fails
             except BaseException as e:  # noqa: BLE001 - handed to every writer of the group
                 for save in group:
                     save.error, save.done = e, True
@@ -121,15 +133,29 @@ class GroupCommit:
                 return
         for save in group:
             try:
-                save.ids = super().insert_events(save.events)  # type: ignore[misc]
+                save.ids = super().insert_events(save.events, in_tx=save.in_tx)  # type: ignore[misc]
             except BaseException as e:  # noqa: BLE001 - handed to the writer it belongs to
                 save.error = e
             save.done = True
+
+
+def _group_hook(group: list[_Save]) -> InTx:
+    """One hook for a group's transaction: each save's hook on its own events."""
+
+    def run(tx: Tx, events: list[LoggedEvent]) -> None:
+        start = 0
+        for save in group:
+            end = start + len(save.events)
+            if save.in_tx is not None:
+                save.in_tx(tx, events[start:end])
+            start = end
+
+    return run
 
 
 class GroupCommitPostgresRecorder(GroupCommit, GaplessPostgresApplicationRecorder):
     """The gap-free PostgreSQL recorder, with group commit."""
 
 
-class GroupCommitSQLiteRecorder(GroupCommit, SQLiteApplicationRecorder):
-    """The library's SQLite recorder, with group commit."""
+class GroupCommitSQLiteRecorder(GroupCommit, HookedSQLiteApplicationRecorder):
+    """The library's SQLite recorder (with the in-transaction hook), with group commit."""
