@@ -8,23 +8,21 @@ the access log's writer; at shutdown it stops both and flushes the access log.
 
 from __future__ import annotations
 
-import importlib
 import logging
 import threading
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import docs, errors
+from api import docs, errors, pages
 from api.deps import ApiState
-from api.routes import access_log, enterprises, feed, health, lists, lookup
+from api.routes import access_log, audit, enterprises, feed, health, lists, lookup
 from ledger.audit.service import start_checkpointer
 from ledger.bootstrap import Services, bootstrap
 from ledger.services.access import Access, stamp
@@ -66,8 +64,6 @@ TAGS = [
     {"name": "audit", "description": "For auditors (audit:read)."},
     {"name": "operations", "description": "Health and metrics; no key needed."},
 ]
-
-OPTIONAL_ROUTERS = ("api.routes.audit", "api.routes.pages", "api.pages")
 
 
 class Observe:
@@ -131,7 +127,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             name="ledger-projections", daemon=True,
         )
         follower.start()
-        checkpointer = start_checkpointer(api.services, stop)  # the hash tree and checkpoints
+        checkpointer = start_checkpointer(  # the hash tree and checkpoints
+            api.services.audit, stop, follow_every=api.services.settings.poll_interval * 10
+        )
         api.access_log.start()
         try:
             yield
@@ -154,12 +152,12 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     )
     app.state.api = ApiState.build(services) if services is not None else None
     errors.install(app)
-    for module in (enterprises, lookup, lists, feed, access_log, health):
-        app.include_router(module.router)
-    for name in OPTIONAL_ROUTERS:
-        included = include_optional(app, name)
-        if included and name == "api.routes.pages":
-            break  # the pages live in one of the two places
+    # every router, explicitly: the API's resources, operations, the auditors', the pages
+    for router in (
+        enterprises.router, lookup.router, lists.router, feed.router, access_log.router,
+        health.router, audit.router, pages.router,
+    ):
+        app.include_router(router)
     app.add_middleware(Observe, owner=app)
     docs.install(app)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")  # charts, vendored JS
@@ -170,15 +168,3 @@ def operation_id(route: APIRoute) -> str:
     """Operation ids are the routes' function names (``get_standing``), so generated
     clients get readable method names."""
     return route.name
-
-
-def include_optional(app: FastAPI, module_name: str) -> bool:
-    """Routers that other parts of the project provide, when they are present."""
-    try:
-        module: Any = importlib.import_module(module_name)
-    except ModuleNotFoundError as e:
-        if e.name != module_name:
-            raise
-        return False
-    app.include_router(module.router)
-    return True

@@ -3,8 +3,9 @@
 A regulator shows a ``ledger:write`` API key, either as ``Authorization: Bearer`` or
 once through the sign-in form, which opens a server-side session: the cookie holds a
 random id signed with the service's secret (Secure, HttpOnly, SameSite=Lax); only a
-hash of the id is stored, and every request re-checks that the key behind the session
-is still unrevoked and still has the scope. Sign-out deletes the session.
+hash of the id is stored (by ``ledger.services.sessions``), and every request
+re-checks that the key behind the session is still unrevoked and still has the scope.
+Sign-out deletes the session.
 
 CSRF: every POST form carries a token. Before sign-in it is the HMAC of a random
 ``ledger_csrf`` cookie (signed double submit); for sign-out, the HMAC of the session
@@ -18,19 +19,19 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 
 from starlette.requests import Request
 from starlette.responses import Response
 
 from ledger.services.access import ApiKeys
 from ledger.services.letters import derive_key
-from ledger.storage.db import Database
+from ledger.services.sessions import SESSION_HOURS as SESSION_HOURS
+from ledger.services.sessions import Sessions
 
 WRITE_SCOPE = "ledger:write"
 SESSION_COOKIE = "ledger_session"
 CSRF_COOKIE = "ledger_csrf"
-SESSION_HOURS = 8
 
 
 class SignInRequired(Exception):
@@ -53,10 +54,6 @@ class Regulator:
     session_id: str | None = None
 
 
-def sha256_hex(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest()
-
-
 def _mac(secret: bytes, purpose: bytes, value: str) -> str:
     return hmac.new(derive_key(secret, purpose), value.encode(), hashlib.sha256).hexdigest()
 
@@ -64,9 +61,9 @@ def _mac(secret: bytes, purpose: bytes, value: str) -> str:
 # -- keys ------------------------------------------------------------------------------------
 
 
-def check_key(db: Database, raw_key: str) -> str:
+def check_key(keys: ApiKeys, raw_key: str) -> str:
     """The key's name when it may write to the ledger; `Forbidden` otherwise."""
-    key = ApiKeys(db).authenticate(raw_key) if raw_key else None
+    key = keys.authenticate(raw_key) if raw_key else None
     if key is None or key.revoked:
         raise Forbidden(401, "This API key is unknown or revoked.")
     if not key.has(WRITE_SCOPE):
@@ -77,17 +74,10 @@ def check_key(db: Database, raw_key: str) -> str:
 # -- sessions --------------------------------------------------------------------------------
 
 
-def open_session(db: Database, secret: bytes, key_name: str, now: datetime) -> str:
+def open_session(sessions: Sessions, secret: bytes, key_name: str, now: datetime) -> str:
     """Store a new session; returns the cookie value (id and signature)."""
     sid = secrets.token_urlsafe(32)
-    with db.transaction(write=True) as tx:
-        tx.execute("DELETE FROM web_sessions WHERE expires_at < ?", (now.isoformat(),))
-        tx.execute(
-            "INSERT INTO web_sessions (id_hash, key_name, created_at, expires_at) "
-            "VALUES (?, ?, ?, ?)",
-            (sha256_hex(sid), key_name, now.isoformat(),
-             (now + timedelta(hours=SESSION_HOURS)).isoformat()),
-        )
+    sessions.open(sid, key_name, now)
     return f"{sid}.{_mac(secret, b'session', sid)}"
 
 
@@ -99,36 +89,19 @@ def session_id(secret: bytes, cookie: str | None) -> str | None:
     return sid if hmac.compare_digest(mac, _mac(secret, b"session", sid)) else None
 
 
-def close_session(db: Database, sid: str) -> None:
-    with db.transaction(write=True) as tx:
-        tx.execute("DELETE FROM web_sessions WHERE id_hash = ?", (sha256_hex(sid),))
-
-
-def session_key(db: Database, sid: str, now: datetime) -> str | None:
-    """The key name behind a live session whose key may still write, else None."""
-    with db.transaction() as tx:
-        row = tx.one(
-            "SELECT k.name, k.scopes, k.revoked_at FROM web_sessions s "
-            "JOIN api_keys k ON k.name = s.key_name "
-            "WHERE s.id_hash = ? AND s.expires_at > ?",
-            (sha256_hex(sid), now.astimezone(timezone.utc).isoformat()),
-        )
-    if row is None or row[2] is not None or WRITE_SCOPE not in row[1].split():
-        return None
-    return str(row[0])
-
-
-def regulator(request: Request, db: Database, secret: bytes, now: datetime) -> Regulator:
+def regulator(
+    request: Request, keys: ApiKeys, sessions: Sessions, secret: bytes, now: datetime
+) -> Regulator:
     """The regulator making this request, from a Bearer key or a session cookie."""
     header = request.headers.get("authorization")
     if header is not None:
         scheme, _, raw = header.partition(" ")
         if scheme.lower() != "bearer" or not raw.strip():
             raise Forbidden(401, "Use 'Authorization: Bearer <key>'.")
-        return Regulator(check_key(db, raw.strip()), "bearer")
+        return Regulator(check_key(keys, raw.strip()), "bearer")
     sid = session_id(secret, request.cookies.get(SESSION_COOKIE))
     if sid is not None:
-        name = session_key(db, sid, now)
+        name = sessions.key_of(sid, now, WRITE_SCOPE)
         if name is not None:
             return Regulator(name, "session", sid)
     raise SignInRequired()

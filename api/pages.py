@@ -4,8 +4,10 @@ Public, no key: ``/`` (search), ``/enterprises/{uscc}``, ``/lists/reward``,
 ``/lists/punishment`` and the commitment page behind a letter's QR code,
 ``/commit/{token}``, whose signed token is its only credential. For regulators (a
 ``ledger:write`` key as Bearer, or signed in at ``/signin``): ``/letters/{uscc}`` and
-``/supervision``. Reads are the projections' query functions; the one write (a
-commitment) goes through the application. Errors are HTML pages, never a 500.
+``/supervision``. Pages call the same application services as the API's routes
+(``services.standing``, ``services.reads``; the one write, a commitment through a
+letter, ``services.letters``); they run no SQL and open no transaction. Errors are
+HTML pages, never a 500.
 """
 
 from __future__ import annotations
@@ -31,9 +33,11 @@ from api import page_auth as auth
 from ledger.aggregates.enterprise import PLACE_TYPES
 from ledger.bootstrap import Services
 from ledger.dates import CST, today_cst
-from ledger.errors import EnterpriseNotFound, InvalidInput, RuleViolation, VersionConflict
+from ledger.errors import EnterpriseNotFound, InvalidInput, RuleViolation
 from ledger.projections import queries
 from ledger.services import letters
+from ledger.services.access import ApiKeys
+from ledger.services.commitments import Claimed, LetterRefused
 from ledger.storage.events import LoggedEvent
 from ledger.uscc import validate_uscc
 
@@ -143,6 +147,7 @@ router = APIRouter(route_class=PageRoute, include_in_schema=False, tags=["pages"
 class PageServices:
     services: Services
     secret: bytes
+    keys: ApiKeys
 
     @functools.cached_property
     def config(self) -> letters.LetterConfig:
@@ -164,22 +169,21 @@ class PageServices:
         return today_cst(self.now()).isoformat()
 
 
-def services_of(request: Request) -> Services:
+def page_services(request: Request) -> PageServices:
+    """The services, the HMAC secret and the letter configuration (read once per app)."""
     state = getattr(request.app.state, "api", None)  # api.deps.ApiState, set at start-up
     if state is None:
         raise PageError(503, "Starting 正在启动", "The ledger is starting; retry shortly.")
-    return state.services  # type: ignore[no-any-return]
-
-
-def page_services(request: Request) -> PageServices:
-    """The services, the HMAC secret and the letter configuration (read once per app)."""
-    services = services_of(request)
+    services: Services = state.services
     cached = getattr(request.app.state, "pages", None)
     if cached is None or cached.services is not services:
-        settings = services.settings
-        cached = PageServices(services, letters.secret_key(services.db, settings.secret_key))
+        cached = PageServices(services, services.letters.secret, state.keys)
         request.app.state.pages = cached
     return cached
+
+
+def regulator(request: Request, ps: PageServices) -> auth.Regulator:
+    return auth.regulator(request, ps.keys, ps.services.sessions, ps.secret, ps.now())
 
 
 def label(pair: tuple[str, str] | None, fallback: str = "") -> str:
@@ -287,11 +291,10 @@ def home(request: Request, q: str | None = None) -> Response:
     standings: dict[str, dict[str, Any]] = {}
     more = False
     if q:
-        with ps.services.db.transaction() as tx:
-            results = queries.search(tx, q, SEARCH_LIMIT + 1)
-            more = len(results) > SEARCH_LIMIT
-            results = results[:SEARCH_LIMIT]
-            standings = queries.standings(tx, [r["uscc"] for r in results], ps.today())
+        results = ps.services.reads.search(q, SEARCH_LIMIT + 1)
+        more = len(results) > SEARCH_LIMIT
+        results = results[:SEARCH_LIMIT]
+        standings = ps.services.standing.many([r["uscc"] for r in results], ps.today())
     return render(
         request, "home.html", q=q, results=results, standings=standings, more=more,
         today=ps.today(),
@@ -338,16 +341,15 @@ def enterprise(request: Request, uscc: str, as_of: str | None = None) -> Respons
     ps = page_services(request)
     code = uscc_param(uscc)
     day = day_param(as_of, ps.today())
-    with ps.services.db.transaction() as tx:
-        standing = queries.standing(tx, code, day)
-        events = ps.services.log.of_enterprise(tx, code) if standing is not None else []
-    if standing is None:
+    try:  # public page: no personal data
+        standing = ps.services.standing.standing(code, day, personal=False)
+    except EnterpriseNotFound:
         raise PageError(
             404, "Not found 未找到",
             f"No enterprise with USCC {code} is in the ledger"
             + (f" on {day}." if as_of else "."),
-        )
-    standing.pop("legal_representative", None)  # public page: no personal data
+        ) from None
+    events = ps.services.standing.events(code)
     history = [public_event(e) for e in events if e.occurred_on <= day]
     return render(
         request, "enterprise.html", s=standing, history=list(reversed(history)), as_of=day,
@@ -366,9 +368,9 @@ def joint_list(request: Request, which: str) -> Response:
     district = district_param(params.get("district"))
     limit = limit_param(params.get("limit"))
     cursor = params.get("cursor") or None
-    lister = queries.reward_list if which == "reward" else queries.punishment_list
-    with ps.services.db.transaction() as tx:
-        items, next_cursor = lister(tx, day, place_type, district, limit, cursor)
+    reads = ps.services.reads
+    lister = reads.reward_list if which == "reward" else reads.punishment_list
+    items, next_cursor = lister(day, place_type, district, limit, cursor)
     filters = {"as_of": params.get("as_of"), "place_type": place_type, "district": district,
                "limit": params.get("limit")}
     next_url = (
@@ -430,10 +432,10 @@ def signin_post(
             "Please try again. 表单已失效，请重试。", status=403,
         )
     try:
-        name = auth.check_key(ps.services.db, (api_key or "").strip())
+        name = auth.check_key(ps.keys, (api_key or "").strip())
     except auth.Forbidden as e:
         return signin_form(request, ps, next_url, e.detail, status=e.status)
-    cookie_value = auth.open_session(ps.services.db, ps.secret, name, ps.now())
+    cookie_value = auth.open_session(ps.services.sessions, ps.secret, name, ps.now())
     response = RedirectResponse(next_url, status_code=303)
     auth.set_cookie(response, auth.SESSION_COOKIE, cookie_value, auth.SESSION_HOURS * 3600)
     return response
@@ -447,7 +449,7 @@ def signout(request: Request, csrf_token: FormText = None) -> Response:
         if not auth.form_token_ok(ps.secret, "signout:" + sid, csrf_token):
             raise PageError(403, "Forbidden 无权访问", "The sign-out form was not sent from "
                             "this site. Please sign out from the page's own button.")
-        auth.close_session(ps.services.db, sid)
+        ps.services.sessions.close(sid)
     response = RedirectResponse("/", status_code=303)
     response.delete_cookie(
         auth.SESSION_COOKIE, path="/", secure=True, httponly=True, samesite="lax"
@@ -463,45 +465,37 @@ def regulator_context(ps: PageServices, who: auth.Regulator) -> dict[str, Any]:
 # -- regulators: the letter --------------------------------------------------------------
 
 
-def enterprise_events(ps: PageServices, code: str) -> list[LoggedEvent]:
-    with ps.services.db.transaction() as tx:
-        events = ps.services.log.of_enterprise(tx, code)
-    if not events:
-        raise EnterpriseNotFound(code)
-    return events
-
-
-def licence_of(events: list[LoggedEvent]) -> dict[str, Any]:
-    return {"uscc": events[0].uscc, **events[0].data}
-
-
 def qr_png(link: str) -> str:
     return str(segno.make(link, error="m", micro=False).png_data_uri(scale=8, border=4))
+
+
+LETTER_REFUSED = {  # LetterRefused.reason -> status and title
+    "used": (409, "Already submitted 已提交"),
+    "banned": (409, "Commitment not possible 不能承诺"),
+    "unissued": (403, "This link cannot be used 链接无效"),
+    "changed": (409, "Please try again 请重试"),
+}
+
+
+def refused(e: LetterRefused) -> PageError:
+    status, title = LETTER_REFUSED[e.reason]
+    return PageError(status, title, e.detail)
 
 
 @router.get("/letters/{uscc}", name="letter")
 def letter(request: Request, uscc: str) -> Response:
     ps = page_services(request)
-    who = auth.regulator(request, ps.services.db, ps.secret, ps.now())
+    who = regulator(request, ps)
     code = uscc_param(uscc)
-    events = enterprise_events(ps, code)
-    if any(e.type == "Banned" for e in events):
+    try:
+        issued = ps.services.letters.issue(code, ps.now(), ps.config)
+    except LetterRefused as e:
         raise PageError(
-            409, "No letter for a banned enterprise 已取缔，不能出具承诺书",
-            f"Enterprise {code} is banned: a ban is terminal, so no commitment can be made.",
-        )
-    now = ps.now()
-    expires_at = letters.expiry(now, ps.services.settings.letter_token_days)
-    doc = letters.compose(
-        licence_of(events), events[-1].version, now, expires_at, ps.config,
-        ps.services.settings.verification_days, with_personal_data=True,
-    )
-    token = letters.sign_token(ps.secret, code, doc.version, expires_at)
-    link = letters.commit_link(ps.services.settings.public_url, token)
-    renewed = any(e.type == "Committed" for e in events)
+            409, "No letter for a banned enterprise 已取缔，不能出具承诺书", e.detail
+        ) from None
     return render(
-        request, "letter.html", letter=doc, link=link, qr=qr_png(link), renewed=renewed,
-        **regulator_context(ps, who),
+        request, "letter.html", letter=issued.letter, link=issued.link, qr=qr_png(issued.link),
+        renewed=issued.renewed, **regulator_context(ps, who),
     )
 
 
@@ -511,7 +505,7 @@ def letter(request: Request, uscc: str) -> Response:
 @router.get("/supervision", name="supervision")
 def supervision(request: Request) -> Response:
     ps = page_services(request)
-    who = auth.regulator(request, ps.services.db, ps.secret, ps.now())
+    who = regulator(request, ps)
     params = request.query_params
     horizon_raw = params.get("horizon")
     if horizon_raw in (None, ""):
@@ -523,8 +517,7 @@ def supervision(request: Request) -> Response:
     limit = limit_param(params.get("limit"))
     cursor = params.get("cursor") or None
     today = ps.today()
-    with ps.services.db.transaction() as tx:
-        items, next_cursor = queries.supervision_queue(tx, today, horizon, limit, cursor)
+    items, next_cursor = ps.services.reads.supervision_queue(today, horizon, limit, cursor)
     keep = {"horizon": horizon_raw, "limit": params.get("limit")}
     next_url = f"/supervision?{query_string(**keep, cursor=next_cursor)}" if next_cursor else None
     return render(
@@ -537,47 +530,16 @@ def supervision(request: Request) -> Response:
 # -- public: the commitment page behind the QR code --------------------------------------
 
 
-@dataclass
-class Claimed:
-    claim: letters.LetterClaim
-    letter: letters.Letter
-    events: list[LoggedEvent]
-
-
 def claimed_letter(ps: PageServices, token: str) -> Claimed:
     """The letter a link grants, still unused; a clear 4xx otherwise (nothing stored)."""
-    now = ps.now()
     try:
-        claim = letters.verify_token(ps.secret, token, now)
+        return ps.services.letters.claim(token, ps.now(), ps.config)
     except letters.BadToken as e:
         raise PageError(
             TOKEN_STATUS[e.reason], "This link cannot be used 链接无效", str(e)
         ) from None
-    events = enterprise_events(ps, claim.uscc)
-    used = next(
-        (e for e in events if e.type == "Committed" and e.data.get("letter_id") == claim.letter_id),
-        None,
-    )
-    if used is not None:
-        raise PageError(
-            409, "Already submitted 已提交",
-            f"The commitment for letter {claim.letter_id} was already recorded on "
-            f"{used.occurred_on}. A letter can be used once; ask the regulator for a new "
-            "letter if you need to commit again.",
-        )
-    if any(e.type == "Banned" for e in events):
-        raise PageError(
-            409, "Commitment not possible 不能承诺",
-            f"Enterprise {claim.uscc} is banned, so no commitment can be recorded.",
-        )
-    if claim.version > events[-1].version:
-        raise PageError(403, "This link cannot be used 链接无效", "This link names a letter "
-                        "that was never issued.")
-    doc = letters.compose(
-        licence_of(events), claim.version, now, claim.expires_at, ps.config,
-        ps.services.settings.verification_days,
-    )
-    return Claimed(claim, doc, events)
+    except LetterRefused as e:
+        raise refused(e) from None
 
 
 def commit_form(
@@ -631,31 +593,25 @@ def commit_post(
         errors["ack_legal"] = "Confirm the clause on false commitments. 请确认法律责任条款。"
     if errors:
         return commit_form(request, ps, token, claimed, errors, signatory, acked, status=422)
-    for _ in range(3):
-        try:
-            written = ps.services.ledger.commit(
-                claimed.claim.uscc,
-                committed_at=ps.now(),
-                signatory=signatory,
-                letter_id=claimed.claim.letter_id,
-                channel="qr",
-                conditions=[c.as_recorded() for c in conditions],
-                expected_version=claimed.events[-1].version,
-            )
-            break
-        except VersionConflict:
-            claimed = claimed_letter(ps, token)  # someone wrote first: check again
-        except RuleViolation as e:
-            raise PageError(409, "Commitment not possible 不能承诺", e.detail) from None
-        except InvalidInput as e:
-            return commit_form(
-                request, ps, token, claimed, {"signatory": str(e)}, signatory, acked, status=422
-            )
-    else:
-        raise PageError(409, "Please try again 请重试", "The enterprise's record changed while "
-                        "the commitment was being saved. Open the link again.")
-    with ps.services.db.transaction() as tx:
-        standing = queries.standing(tx, claimed.claim.uscc, ps.today())
+    try:
+        claimed, written = ps.services.letters.commit(
+            token, signatory, ps.now(), ps.config, claimed
+        )
+    except letters.BadToken as e:
+        raise PageError(
+            TOKEN_STATUS[e.reason], "This link cannot be used 链接无效", str(e)
+        ) from None
+    except LetterRefused as e:
+        raise refused(e) from None
+    except RuleViolation as e:
+        raise PageError(409, "Commitment not possible 不能承诺", e.detail) from None
+    except InvalidInput as e:
+        return commit_form(
+            request, ps, token, claimed, {"signatory": str(e)}, signatory, acked, status=422
+        )
+    standing = ps.services.standing.many([claimed.claim.uscc], ps.today()).get(
+        claimed.claim.uscc
+    )
     committed_at = datetime.fromisoformat(written.events[-1].occurred_at).astimezone(CST)
     return render(
         request, "committed.html", letter=claimed.letter, written=written, standing=standing,

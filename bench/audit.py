@@ -18,10 +18,9 @@ from typing import Any
 from bench.common import KINDS, Result, fresh_store, latency_ms, postgres_problem, rate, table
 from ledger.aggregates.enterprise import Enterprise
 from ledger.audit.merkle import Frontier
-from ledger.audit.timetravel import events_known_at, known, standing_known_at
+from ledger.audit.timetravel import known
 from ledger.bootstrap import Services, bootstrap
 from ledger.policy.credit import evaluate
-from ledger.services.history import known_events
 from tests.factories import licence, random_uscc
 
 CST = timezone(timedelta(hours=8))
@@ -223,17 +222,17 @@ def time_travel(kind: str, events: int, repeat: int) -> list[Result]:
 
             def fast() -> Any:
                 day, known_at = pick()
-                return standing_known_at(s, uscc, day, known_at)
+                return s.standing.known(uscc, day, known_at)
 
             policy = s.policy("v1")
 
             def replay() -> Any:
                 day, known_at = pick()
-                return evaluate(known(known_events(s, uscc, None), known_at), day, policy)
+                return evaluate(known(s.standing.events(uscc), known_at), day, policy)
 
             quick = latency_ms(fast, repeat)
             slow = latency_ms(replay, max(repeat // 10, 5))
-            history = latency_ms(lambda: events_known_at(s, uscc, last), max(repeat // 10, 5))
+            history = latency_ms(lambda: s.audit.events(uscc, last), max(repeat // 10, 5))
             assert first < last
         finally:
             s.close()

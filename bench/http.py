@@ -117,7 +117,6 @@ def measure(kind: str, writes: int = 300, reads: int = 600, rounds: int = 5) -> 
     import httpx
 
     from api.app import create_app
-    from api.standing import live_standing
     from ledger.dates import today_cst
     from ledger.services.access import ApiKeys
 
@@ -173,7 +172,7 @@ def measure(kind: str, writes: int = 300, reads: int = 600, rounds: int = 5) -> 
                                                  for u in batch])
                     start = time.perf_counter()
                     for uscc in batch:
-                        live_standing(services, uscc, day, False)
+                        services.standing.standing(uscc, day)
                     spent["call read"] += time.perf_counter() - start
         finally:
             bare.state.store.close()

@@ -19,7 +19,6 @@ from ledger.bootstrap import Services
 from ledger.dates import CST, today_cst
 from ledger.projections import queries
 from ledger.services.demo import seed_city, uscc_for
-from ledger.services.history import replay
 
 PAST = "2024-06-30"  # "as of a date": a day in the middle of the city's history
 LONG_SEED = 777_777  # the seed whose first USCC is the 10,000-event enterprise
@@ -144,13 +143,9 @@ def reads(s: Services, kind: str, repeat: int = 200) -> list[Result]:
 
 
 def travel(s: Services, uscc: str, as_of: str, known_at: datetime) -> Any:
-    """What ``GET /v1/enterprises/{uscc}/standing?as_of=&known_at=`` computes (the audit
-    toolkit's stored states when present, else a replay of the events)."""
-    try:
-        from ledger.audit.timetravel import standing_known_at
-    except ModuleNotFoundError:
-        return replay(s, uscc, as_of=as_of, known_at=known_at)
-    return standing_known_at(s, uscc, as_of, known_at)
+    """What ``GET /v1/enterprises/{uscc}/standing?as_of=&known_at=`` computes (the
+    standing service's fold from the stored time-travel states)."""
+    return s.standing.known(uscc, as_of, known_at)
 
 
 def time_travel(s: Services, kind: str, uscc: str, repeat: int = 10) -> Result:

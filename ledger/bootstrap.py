@@ -1,5 +1,7 @@
-"""The composition root: builds the application, the stores and the runners from
-settings. Nothing connects to a database at import time."""
+"""The composition root: builds the application, the stores, the runners and the
+services from settings. Nothing connects to a database at import time, and nothing in
+``ledger/`` below the entrypoints (``cli/``) imports this module: the services it wires
+take what they need (a database, the log, a policy lookup) as arguments."""
 
 from __future__ import annotations
 
@@ -15,6 +17,10 @@ from ledger.audit.service import Audit
 from ledger.policy.credit import Policy, get_policy
 from ledger.projections.runner import Projections
 from ledger.services.application import Clock, Ledger, Written
+from ledger.services.commitments import LetterDesk
+from ledger.services.reads import Reads
+from ledger.services.sessions import Sessions
+from ledger.services.standing import Standings
 from ledger.settings import Settings
 from ledger.storage.db import Database, Tx
 from ledger.storage.eventlog import EventLog
@@ -30,7 +36,11 @@ class Services:
     ledger: Ledger
     log: EventLog
     projections: Projections
-    audit: Audit = None  # type: ignore[assignment]  # the hash tree, checkpoints, time travel
+    audit: Audit = None  # type: ignore[assignment]  # the hash tree, checkpoints, proofs
+    standing: Standings = None  # type: ignore[assignment]  # as_of / known_at standings
+    reads: Reads = None  # type: ignore[assignment]  # lists, search, queue, feed
+    letters: LetterDesk = None  # type: ignore[assignment]  # committing through a letter
+    sessions: Sessions = None  # type: ignore[assignment]  # regulators' web sessions
 
     def policy(self, version: str) -> Policy:
         return get_policy(version).with_settings(self.settings.verification_days)
@@ -56,6 +66,12 @@ def bootstrap(
     services.projections.ensure_live(settings.policy)
     services.audit = Audit(db, log, settings, ledger.clock)
     services.projections.followers.append(services.audit.catch_up)  # the tree keeps up too
+    services.standing = Standings(
+        db, log, services.projections, services.audit.states, services.policy, settings
+    )
+    services.reads = Reads(db, log)
+    services.letters = LetterDesk(ledger, db, log, settings)
+    services.sessions = Sessions(db)
     if sync_projections:
         derived = DerivedInInsert(services)
         if isinstance(ledger.recorder, GaplessPostgresApplicationRecorder):

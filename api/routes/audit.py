@@ -13,7 +13,6 @@ from api.deps import AuditKey, ServicesDep, UsccPath, path_uscc, query_moment, r
 from api.docs import READ, problems
 from api.errors import ApiProblem
 from api.schemas import Event
-from ledger.audit.timetravel import events_known_at
 from ledger.errors import InvalidInput
 
 router = APIRouter(prefix="/v1", tags=["audit"])
@@ -97,7 +96,7 @@ def history(
     code = path_uscc(uscc)
     read_subjects(request, code)
     moment = query_moment(known_at, "known_at")
-    return {"uscc": code, "events": events_known_at(services, code, moment)}
+    return {"uscc": code, "events": services.audit.events(code, moment)}
 
 
 @router.get(

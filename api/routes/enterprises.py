@@ -40,14 +40,12 @@ from api.schemas import (
     Standing,
     Written,
 )
-from api.standing import known_standing, live_standing
-from ledger.errors import ConcurrentWrite, InvalidInput
+from ledger.errors import InvalidInput
 from ledger.services.access import ApiKey, StoredResponse, request_hash
 from ledger.services.application import Written as WrittenResult
+from ledger.services.application import retrying
 
 router = APIRouter(prefix="/v1/enterprises", tags=["enterprises"])
-
-RETRIES = 3  # a write without If-Match that lost a race reloads and decides again
 
 IdempotencyKey = Annotated[
     str | None,
@@ -126,7 +124,7 @@ def write(
             return respond(stored, replayed=True)
         claimed = True
     try:
-        written = run(command, expected)
+        written = retrying(command, expected)
     except BaseException:
         if claimed:  # nothing was stored: a retry may run the command again
             state.idempotency.release(key.name, idempotency_key)  # type: ignore[arg-type]
@@ -138,18 +136,6 @@ def write(
         # second application of the command.
         state.idempotency.complete(key.name, idempotency_key, response)  # type: ignore[arg-type]
     return respond(response)
-
-
-def run(command: Callable[[int | None], WrittenResult], expected: int | None) -> WrittenResult:
-    """A write without If-Match that lost a race to another writer decides again on the
-    new version (the rules are checked again); with If-Match the conflict is final."""
-    for _ in range(RETRIES - 1):
-        try:
-            return command(expected)
-        except ConcurrentWrite:
-            if expected is not None:
-                raise
-    return command(expected)
 
 
 def fields(body: BaseModel) -> dict[str, Any]:
@@ -281,8 +267,5 @@ def get_standing(
     read_subjects(request, code)
     day = query_day(as_of, "as_of", state.today())
     moment = query_moment(known_at, "known_at")
-    if moment is None:
-        doc = live_standing(state.services, code, day, personal(key))
-    else:
-        doc = known_standing(state.services, code, day, moment, personal(key))
+    doc = state.services.standing.standing(code, day, known_at=moment, personal=personal(key))
     return JSONResponse(doc, headers={"ETag": f'"{doc["version"]}"'})

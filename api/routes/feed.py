@@ -1,6 +1,6 @@
 """The change feed: every event in log order, resumable from any position."""
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, Response
@@ -11,7 +11,6 @@ from api.schemas import Feed
 
 router = APIRouter(prefix="/v1", tags=["feed"])
 
-PERSONAL = ("legal_representative",)
 MAX_POSITION = 2**63 - 1
 
 
@@ -34,15 +33,5 @@ def read_feed(
     """Keep a copy in sync: start at `after=0`, follow `next_after` while it is not null,
     then poll again with `after` = the position of the last event you stored. Positions
     are gap-free and never reused. Personal data only for keys with audit:read."""
-    with state.services.db.reading() as tx:
-        events = state.services.log.read(tx, after, limit + 1)
-    more = len(events) > limit
-    events = events[:limit]
-    show_personal = personal(key)
-    out: list[dict[str, Any]] = []
-    for event in events:
-        doc = event.public()
-        if not show_personal and any(k in doc["data"] for k in PERSONAL):
-            doc["data"] = {k: v for k, v in doc["data"].items() if k not in PERSONAL}
-        out.append(doc)
-    return JSONResponse({"events": out, "next_after": events[-1].position if more else None})
+    events, next_after = state.services.reads.feed(after, limit, personal(key))
+    return JSONResponse({"events": events, "next_after": next_after})

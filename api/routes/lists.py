@@ -8,7 +8,6 @@ from fastapi.responses import JSONResponse, Response
 from api.deps import AsOf, Limit, ReadKey, StateDep, query_day
 from api.docs import READ, problems
 from api.schemas import PlaceType, PunishmentPage, RewardPage
-from ledger.projections import queries
 
 router = APIRouter(prefix="/v1/lists", tags=["lists"])
 
@@ -41,8 +40,9 @@ def punishment_list(
     """Enterprises with an active serious record at the end of `as_of`, by USCC, with the
     record's kind, start, end of display, reason and decision number."""
     day = query_day(as_of, "as_of", state.today())
-    with state.services.db.reading() as tx:
-        items, next_cursor = queries.punishment_list(tx, day, place_type, district, limit, cursor)
+    items, next_cursor = state.services.reads.punishment_list(
+        day, place_type, district, limit, cursor
+    )
     return JSONResponse({"items": items, "next_cursor": next_cursor})
 
 
@@ -64,6 +64,7 @@ def reward_list(
     """Enterprises on the joint reward (incentive) list at the end of `as_of`, by USCC,
     with the day each qualified."""
     day = query_day(as_of, "as_of", state.today())
-    with state.services.db.reading() as tx:
-        items, next_cursor = queries.reward_list(tx, day, place_type, district, limit, cursor)
+    items, next_cursor = state.services.reads.reward_list(
+        day, place_type, district, limit, cursor
+    )
     return JSONResponse({"items": items, "next_cursor": next_cursor})

@@ -8,7 +8,6 @@ from fastapi.responses import JSONResponse, Response
 from api.deps import AsOf, ReadKey, StateDep, json_body, personal, query_day, read_subjects
 from api.docs import READ, body_doc, problems
 from api.schemas import LookupRequest, LookupResult
-from api.standing import live_standings
 from ledger.errors import InvalidInput
 from ledger.uscc import validate_uscc
 
@@ -42,7 +41,7 @@ def lookup_standings(
             invalid.append(sent)
     wanted = list(dict.fromkeys(codes.values()))
     read_subjects(request, *wanted)
-    found = live_standings(state.services, wanted, day, personal(key)) if wanted else {}
+    found = state.services.standing.many(wanted, day, personal(key))
     return JSONResponse({
         "results": [found[c] for c in wanted if c in found],
         "not_found": [sent for sent, c in codes.items() if c not in found],

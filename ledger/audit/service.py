@@ -8,22 +8,24 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import IO, TYPE_CHECKING, Any
 
+from ledger.audit.encoding import event_leaf_hash
 from ledger.audit.export import ExportSummary, write_export
 from ledger.audit.keystore import load_signing_key
 from ledger.audit.merkle import consistency_proof, inclusion_path
 from ledger.audit.signing import Checkpoint
-from ledger.audit.timetravel import StateStore
+from ledger.audit.timetravel import StateStore, known
 from ledger.audit.tree import TreeStore
 from ledger.audit.verify import Progress, Report, Verifier
-from ledger.errors import InvalidInput, LedgerError
+from ledger.errors import EnterpriseNotFound, InvalidInput, LedgerError
 from ledger.storage.db import Database, Tx
 from ledger.storage.eventlog import EventLog
 from ledger.storage.events import LoggedEvent
+from ledger.uscc import validate_uscc
 
 if TYPE_CHECKING:
-    from ledger.bootstrap import Services
     from ledger.services.application import Clock
     from ledger.settings import Settings
 
@@ -153,6 +155,32 @@ class Audit:
             proof = self.tree.compute(tx, lambda node: consistency_proof(first, second, node))
         return {"first": first, "second": second, "proof": [h.hex() for h in proof]}
 
+    # -- an enterprise's history with its leaves ----------------------------------------------
+
+    def events(self, uscc: str, known_at: datetime | None = None) -> list[dict[str, Any]]:
+        """An enterprise's events known at ``known_at`` (default: all) in version order,
+        each with its ``enterprise_id`` and its leaf hash as the hash tree holds it
+        (computed from the event when the tree has not reached it yet): every field of
+        the leaf, so an auditor can recompute it. Not redacted: for audit:read."""
+        uscc = validate_uscc(uscc)
+        with self.db.transaction() as tx:
+            events = self.log.of_enterprise(tx, uscc)
+            if not events:
+                raise EnterpriseNotFound(uscc)
+            events = known(events, known_at)
+            size = self.tree.size(tx)
+            stored = self.tree.nodes(
+                tx, [(0, e.position - 1) for e in events if e.position <= size]
+            )
+        out = []
+        for e in events:
+            leaf = stored.get((0, e.position - 1)) or event_leaf_hash(e)
+            doc = e.public()
+            doc["enterprise_id"] = e.enterprise_id
+            doc["leaf_hash"] = leaf.hex()
+            out.append(doc)
+        return out
+
     # -- verification and export ------------------------------------------------------------
 
     def verify(self, wait: float = 2.0, progress: Progress | None = None) -> Report:
@@ -169,18 +197,17 @@ class Audit:
 
 
 def start_checkpointer(
-    services: Services,
+    audit: Audit,
     stop: threading.Event,
     interval: float | None = None,
-    follow_every: float | None = None,
+    follow_every: float = 0.5,
 ) -> threading.Thread:
     """The background job of ``ledger serve``: keep the hash tree up with the log
     (writes from other processes; this process's own writes are hashed before they
     return) and, every ``LEDGER_CHECKPOINT_INTERVAL`` seconds when the log has grown,
     sign a checkpoint (and one at start). Errors are logged and retried, never skipped."""
-    audit = services.audit
     every = interval if interval is not None else audit.interval
-    poll = follow_every if follow_every is not None else services.settings.poll_interval * 10
+    poll = follow_every
 
     def run() -> None:
         due = time.monotonic()

@@ -20,21 +20,14 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import fields
-from datetime import date, datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any
+from datetime import datetime, timedelta, timezone
 
-from ledger.audit.encoding import event_leaf_hash
-from ledger.dates import day_of, today_cst
+from ledger.dates import day_of
 from ledger.errors import EnterpriseNotFound
-from ledger.policy.credit import Policy
 from ledger.policy.facts import Facts, Record, apply
 from ledger.storage.db import Database, Tx
 from ledger.storage.eventlog import EventLog
 from ledger.storage.events import LoggedEvent
-from ledger.uscc import validate_uscc
-
-if TYPE_CHECKING:
-    from ledger.bootstrap import Services
 
 EVERY = 64
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -145,75 +138,3 @@ def known(events: list[LoggedEvent], known_at: datetime | None) -> list[LoggedEv
         if micros(event.recorded_at) > cut:
             return events[:i]
     return events
-
-
-def iso_day(as_of: date | str | None) -> str:
-    if as_of is None:
-        return today_cst().isoformat()
-    return as_of.isoformat() if isinstance(as_of, date) else date.fromisoformat(as_of).isoformat()
-
-
-def live_policy(services: Services) -> Policy:
-    live = services.projections.live()
-    return services.policy(live.policy if live else services.settings.policy)
-
-
-def standing_known_at(
-    services: Services,
-    uscc: str,
-    as_of: date | str | None = None,
-    known_at: datetime | None = None,
-    policy: Policy | None = None,
-) -> dict[str, Any] | None:
-    """The standing at the end of ``as_of`` (default today, CST) computed only from
-    the events recorded at or before ``known_at`` (default: all), by the live policy.
-    None when the ledger knew of no event of the enterprise by then that occurred by
-    ``as_of``; EnterpriseNotFound when it has no event at all."""
-    uscc = validate_uscc(uscc)
-    day = iso_day(as_of)
-    cut = micros(known_at) if known_at is not None else None
-    with services.db.transaction() as tx:
-        facts = services.audit.states.fold(tx, uscc, day, cut)
-    if facts is None:
-        return None
-    policy = policy or live_policy(services)
-    return {
-        "uscc": facts.uscc,
-        "name": facts.name,
-        "place_type": facts.place_type,
-        "district": facts.district,
-        **policy.standing(facts, day),
-        "version": facts.version,
-        "position": facts.position,
-        "as_of": day,
-        "known_at": known_at.isoformat() if known_at is not None else None,
-        "policy": policy.version,
-    }
-
-
-def events_known_at(
-    services: Services, uscc: str, known_at: datetime | None = None
-) -> list[dict[str, Any]]:
-    """An enterprise's events known at ``known_at`` (default: all) in version order,
-    each with its ``enterprise_id`` and its leaf hash as the hash tree holds it
-    (computed from the event when the tree has not reached it yet): every field of
-    the leaf, so an auditor can recompute it."""
-    uscc = validate_uscc(uscc)
-    with services.db.transaction() as tx:
-        events = services.log.of_enterprise(tx, uscc)
-        if not events:
-            raise EnterpriseNotFound(uscc)
-        events = known(events, known_at)
-        size = services.audit.tree.size(tx)
-        stored = services.audit.tree.nodes(
-            tx, [(0, e.position - 1) for e in events if e.position <= size]
-        )
-    out = []
-    for e in events:
-        leaf = stored.get((0, e.position - 1)) or event_leaf_hash(e)
-        doc = e.public()
-        doc["enterprise_id"] = e.enterprise_id
-        doc["leaf_hash"] = leaf.hex()
-        out.append(doc)
-    return out
-

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from ledger.cli.common import cannot_open, fail, load_settings, services
-from ledger.services.history import replay
+from ledger.dates import today_cst
 
 app = typer.Typer(
     name="ledger",
@@ -102,7 +102,7 @@ def history(
     day = parse_day(as_of, "--as-of")
     moment = parse_moment(known_at, "--known-at")
     with services(sync_projections=False) as s:
-        result = replay(s, uscc, as_of=day, known_at=moment)
+        result = s.standing.history(uscc, day or today_cst(s.ledger.clock()).isoformat(), moment)
     if as_json:
         typer.echo(json.dumps(result, ensure_ascii=False, indent=2))
         return

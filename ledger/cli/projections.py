@@ -108,8 +108,7 @@ def rebuild(
         except InvalidInput as e:
             fail(str(e))
     with services(sync_projections=False) as s:
-        live = s.projections.live()
-        chosen = policy or (live.policy if live else s.settings.policy)
+        chosen = policy or s.standing.live_version()
         do_swap = swap or policy is None
         started = time.monotonic()
         try:

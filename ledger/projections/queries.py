@@ -86,19 +86,39 @@ def decode_cursor(cursor: str, parts: int) -> list[str]:
     return found
 
 
-def _public_standing(row: Any, as_of: str) -> dict[str, Any]:
-    uscc, name, place_type, district, facts, segment = row
-    st = json.loads(segment)
+STANDING_DOCUMENT = (
+    "uscc", "name", "place_type", "district", *STANDING_FIELDS, "version", "position", "as_of",
+)
+
+
+def document(
+    identity: dict[str, Any], standing: dict[str, Any], as_of: str
+) -> dict[str, Any]:
+    """THE standing document (contract.md): the same shape whether it comes from the
+    read models (``standing``) or from a fold of the events (time travel). ``identity``
+    holds ``uscc, name, place_type, district, legal_representative``; ``standing`` the
+    policy's answer with the ``version`` and ``position`` of the last event it
+    reflects. Personal fields are removed by ``ledger.services.redaction.redact``."""
     doc: dict[str, Any] = {
-        "uscc": uscc, "name": name, "place_type": place_type, "district": district,
+        "uscc": identity["uscc"], "name": identity["name"],
+        "place_type": identity["place_type"], "district": identity["district"],
     }
     for key in STANDING_FIELDS:
-        doc[key] = st[key]
-    doc["version"] = st["version"]
-    doc["position"] = st["position"]
+        doc[key] = standing[key]
+    doc["version"] = standing["version"]
+    doc["position"] = standing["position"]
     doc["as_of"] = as_of
-    doc["legal_representative"] = json.loads(facts)["legal_representative"]
+    doc["legal_representative"] = identity.get("legal_representative")
     return doc
+
+
+def _public_standing(row: Any, as_of: str) -> dict[str, Any]:
+    uscc, name, place_type, district, facts, segment = row
+    identity = {
+        "uscc": uscc, "name": name, "place_type": place_type, "district": district,
+        "legal_representative": json.loads(facts)["legal_representative"],
+    }
+    return document(identity, json.loads(segment), as_of)
 
 
 _STANDING_SQL = (
@@ -270,3 +290,10 @@ def search(tx: Tx, q: str, limit: int = 20) -> list[dict[str, Any]]:
     return [
         {"uscc": u, "name": n, "place_type": p, "district": d} for u, n, p, d in rows
     ]
+
+
+def in_ledger(tx: Tx, uscc: str) -> bool:
+    """Whether the live set holds the enterprise at all (at any date)."""
+    return tx.value(
+        f"SELECT 1 FROM enterprise_facts WHERE set_id = ({_LIVE}) AND uscc = ?", (uscc,)
+    ) is not None

@@ -26,6 +26,7 @@ from ledger.storage.hooked import InTx, InTxFailed
 from ledger.uscc import validate_uscc
 
 Clock = Callable[[], datetime]
+RETRIES = 3  # a write without an expected version that lost a race decides again
 logger = logging.getLogger("ledger.services.application")
 
 
@@ -216,3 +217,16 @@ class Ledger(Application[UUID]):
                     written.position,
                 )
         return written
+
+
+def retrying(command: Callable[[int | None], Written], expected: int | None) -> Written:
+    """Run ``command(expected)``; a write without an expected version that lost a race
+    to another writer decides again on the new version (the rules are checked again);
+    with an expected version (If-Match) the conflict is final."""
+    for _ in range(RETRIES - 1):
+        try:
+            return command(expected)
+        except ConcurrentWrite:
+            if expected is not None:
+                raise
+    return command(expected)

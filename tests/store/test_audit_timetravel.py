@@ -10,7 +10,7 @@ from itertools import takewhile
 import pytest
 
 from ledger.audit.encoding import event_leaf_hash
-from ledger.audit.timetravel import events_known_at, micros, standing_known_at
+from ledger.audit.timetravel import micros
 from ledger.errors import EnterpriseNotFound
 from ledger.policy.credit import evaluate
 from tests.factories import licence, random_uscc
@@ -31,7 +31,8 @@ def policy_part(doc):
     if doc is None:
         return None
     drop = ("uscc", "name", "place_type", "district", "version", "position", "as_of",
-            "known_at", "policy")
+            "known_at", "policy", "legal_representative",
+            "reward_since", "punishment")  # the lists' fields: not in the standing document
     return {k: v for k, v in doc.items() if k not in drop}
 
 
@@ -53,13 +54,13 @@ def backdated(services, clock):
 
 def test_known_at_answers_differ_from_as_of_answers_for_a_back_dated_event(services, backdated):
     before_entry = T0 + timedelta(days=1)
-    knew_then = standing_known_at(services, backdated, "2026-01-05", before_entry)
-    knows_now = standing_known_at(services, backdated, "2026-01-05", None)
+    knew_then = services.standing.known(backdated, "2026-01-05", before_entry)
+    knows_now = services.standing.known(backdated, "2026-01-05", None)
     assert (knew_then["status"], knew_then["credit_class"]) == ("compliant", "B")
     assert (knows_now["status"], knows_now["credit_class"]) == ("banned", "D")
     assert knows_now["on_punishment_list"] and not knew_then["on_punishment_list"]
     # as_of moves valid time only: before the ban occurred it is compliant either way
-    assert standing_known_at(services, backdated, "2025-12-19", None)["status"] == "compliant"
+    assert services.standing.known(backdated, "2025-12-19", None)["status"] == "compliant"
     assert (knew_then["version"], knows_now["version"]) == (3, 5)
     for doc, known_at in ((knew_then, before_entry), (knows_now, None)):
         assert policy_part(doc) == policy_part(
@@ -68,8 +69,8 @@ def test_known_at_answers_differ_from_as_of_answers_for_a_back_dated_event(servi
 
 
 def test_the_history_as_known_at_a_moment_leaves_out_later_entries(services, backdated):
-    then = events_known_at(services, backdated, T0 + timedelta(days=1))
-    now = events_known_at(services, backdated, None)
+    then = services.audit.events(backdated, T0 + timedelta(days=1))
+    now = services.audit.events(backdated, None)
     assert [e["type"] for e in then] == ["Licensed", "Committed", "Inspected"]
     assert [e["type"] for e in now] == ["Licensed", "Committed", "Inspected", "Inspected",
                                         "Banned"]
@@ -80,15 +81,15 @@ def test_the_history_as_known_at_a_moment_leaves_out_later_entries(services, bac
 
 
 def test_before_the_licence_was_known_there_is_no_standing(services, backdated):
-    assert standing_known_at(services, backdated, "2026-01-05", T0 - timedelta(seconds=1)) is None
-    assert standing_known_at(services, backdated, "2024-12-31", None) is None
+    assert services.standing.known(backdated, "2026-01-05", T0 - timedelta(seconds=1)) is None
+    assert services.standing.known(backdated, "2024-12-31", None) is None
 
 
 def test_an_unknown_enterprise_is_not_found(services):
     with pytest.raises(EnterpriseNotFound):
-        standing_known_at(services, random_uscc(), "2026-01-05", None)
+        services.standing.known(random_uscc(), "2026-01-05", None)
     with pytest.raises(EnterpriseNotFound):
-        events_known_at(services, random_uscc(), None)
+        services.audit.events(random_uscc(), None)
 
 
 def long_history(services, clock, events: int, seed: int = 5) -> tuple[str, list[datetime]]:
@@ -142,7 +143,7 @@ def test_time_travel_from_stored_states_equals_replaying_every_event(services, c
                                                for m in rng.sample(moments, 4))]
     for day in days:
         for known_at in knowns:
-            got = standing_known_at(services, uscc, day.isoformat(), known_at)
+            got = services.standing.known(uscc, day.isoformat(), known_at)
             want = replayed(services, uscc, day.isoformat(), known_at)
             assert policy_part(got) == policy_part(want), (day, known_at)
 
@@ -161,10 +162,10 @@ def test_a_query_on_a_long_history_reads_only_the_events_after_a_state(
         return found
 
     monkeypatch.setattr(services.log, "of_enterprise", counting)
-    doc = standing_known_at(services, uscc, "2030-01-01", None)
+    doc = services.standing.known(uscc, "2030-01-01", None)
     assert doc is not None and read and sum(read) < 16
     read.clear()
-    standing_known_at(services, uscc, "2025-03-01", clock.now)
+    services.standing.known(uscc, "2025-03-01", clock.now)
     assert sum(read) <= 2 * 16
 
 

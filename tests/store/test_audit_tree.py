@@ -170,7 +170,7 @@ def test_the_checkpointer_hashes_and_signs_in_the_background(store_settings, clo
     stop = threading.Event()
     try:
         write_events(writer, enterprises=1, commits=1)
-        thread = start_checkpointer(server, stop, interval=0.05, follow_every=0.01)
+        thread = start_checkpointer(server.audit, stop, interval=0.05, follow_every=0.01)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             latest = server.audit.latest_checkpoint()
