@@ -33,7 +33,7 @@ from api import page_auth as auth
 from ledger.aggregates.enterprise import PLACE_TYPES
 from ledger.bootstrap import Services
 from ledger.dates import CST, today_cst
-from ledger.errors import EnterpriseNotFound, InvalidInput, RuleViolation
+from ledger.errors import EnterpriseNotFound, InvalidInput, RuleViolation, VersionConflict
 from ledger.projections import queries
 from ledger.services import letters
 from ledger.services.access import ApiKeys
@@ -473,7 +473,6 @@ LETTER_REFUSED = {  # LetterRefused.reason -> status and title
     "used": (409, "Already submitted 已提交"),
     "banned": (409, "Commitment not possible 不能承诺"),
     "unissued": (403, "This link cannot be used 链接无效"),
-    "changed": (409, "Please try again 请重试"),
 }
 
 
@@ -594,15 +593,19 @@ def commit_post(
     if errors:
         return commit_form(request, ps, token, claimed, errors, signatory, acked, status=422)
     try:
-        claimed, written = ps.services.letters.commit(
-            token, signatory, ps.now(), ps.config, claimed
+        written = ps.services.letters.commit(
+            claimed.claim.uscc,
+            committed_at=ps.now(),
+            signatory=signatory,
+            letter_id=claimed.claim.letter_id,
+            channel="qr",
+            conditions=[c.as_recorded() for c in conditions],
         )
-    except letters.BadToken as e:
-        raise PageError(
-            TOKEN_STATUS[e.reason], "This link cannot be used 链接无效", str(e)
-        ) from None
     except LetterRefused as e:
         raise refused(e) from None
+    except VersionConflict:
+        raise PageError(409, "Please try again 请重试", "The enterprise's record changed while "
+                        "the commitment was being saved. Open the link again.") from None
     except RuleViolation as e:
         raise PageError(409, "Commitment not possible 不能承诺", e.detail) from None
     except InvalidInput as e:

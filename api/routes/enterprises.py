@@ -124,7 +124,7 @@ def write(
             return respond(stored, replayed=True)
         claimed = True
     try:
-        written = retrying(command, expected)
+        written = command(expected)
     except BaseException:
         if claimed:  # nothing was stored: a retry may run the command again
             state.idempotency.release(key.name, idempotency_key)  # type: ignore[arg-type]
@@ -164,14 +164,16 @@ def license_enterprise(
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     """Record a business licence. A USCC already licensed: 409 (`licensed_once`)."""
-    return write(state, request, key, idempotency_key, None, body,
+    return write(state, request, key, idempotency_key, None, body,  # a race: licensed_once
                  lambda _: state.services.ledger.license(**fields(body)))
 
 
 def enterprise_write(
     path: str, model: type[BaseModel], summary: str, method: str, doc: str
 ) -> None:
-    """Declare ``POST /v1/enterprises/{uscc}/<path>`` running ``ledger.<method>``."""
+    """Declare ``POST /v1/enterprises/{uscc}/<path>`` running ``ledger.<method>`` (a
+    commitment: ``letters.commit``, the one command that owns committing through a
+    letter), decided again when another write came first (without If-Match)."""
 
     def route(
         request: Request,
@@ -183,9 +185,16 @@ def enterprise_write(
         if_match: IfMatch = None,
     ) -> Response:
         code = path_uscc(uscc)
+        if method == "commit":  # retries itself, checking the letter again
+            commit = state.services.letters.commit
+            return write(state, request, key, idempotency_key, if_match, body,
+                         lambda expected: commit(code, expected_version=expected, **fields(body)))
         command = getattr(state.services.ledger, method)
-        return write(state, request, key, idempotency_key, if_match, body,
-                     lambda expected: command(code, expected_version=expected, **fields(body)))
+
+        def decide(expected: int | None) -> WrittenResult:
+            return retrying(lambda e: command(code, expected_version=e, **fields(body)), expected)
+
+        return write(state, request, key, idempotency_key, if_match, body, decide)
 
     route.__name__ = f"{method}_enterprise"
     route.__doc__ = doc
@@ -198,7 +207,9 @@ def enterprise_write(
 
 enterprise_write(
     "commitments", CommitmentCreate, "Record a commitment", "commit",
-    "The enterprise submitted its commitment letter (QR scan or counter). Refused once banned.",
+    "The enterprise submitted its commitment letter (QR scan or counter). Refused once banned, "
+    "and when a commitment through the same `letter_id` is already recorded (a letter is used "
+    "once: 409 `letter_used`).",
 )
 enterprise_write(
     "inspections", InspectionCreate, "Record an inspection", "inspect",

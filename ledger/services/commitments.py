@@ -1,9 +1,12 @@
-"""Committing through a letter: the one service command behind the QR link's page.
+"""Committing through a letter: the one service command for a commitment, used by the
+API's ``POST /v1/enterprises/{uscc}/commitments`` and by the page behind a letter's
+QR code.
 
-A letter (``ledger.services.letters``) is issued for an enterprise at one version and
-may be used once. ``LetterDesk.commit`` checks the link, refuses a spent letter, a
-banned enterprise or a letter never issued, records the commitment on the version the
-letter was checked against, and on a concurrent write checks everything again.
+A letter (``ledger.services.letters``) may be used once: ``LetterDesk.commit``
+refuses a commitment naming a letter through which one was already recorded, and one
+for a banned enterprise, decides on the version it checked, and when another write
+came first checks everything again (``retrying``, as every write does). The QR page
+first checks its signed link (``LetterDesk.claim``).
 """
 
 from __future__ import annotations
@@ -13,27 +16,24 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from ledger.errors import EnterpriseNotFound, LedgerError, VersionConflict
+from ledger.errors import ConcurrentWrite, EnterpriseNotFound, RuleViolation, VersionConflict
 from ledger.services import letters
-from ledger.services.application import Ledger, Written
+from ledger.services.application import Ledger, Written, retrying
 from ledger.settings import Settings
 from ledger.storage.db import Database
 from ledger.storage.eventlog import EventLog
 from ledger.storage.events import LoggedEvent
 from ledger.uscc import validate_uscc
 
-TRIES = 3
 
-
-class LetterRefused(LedgerError):
-    """A letter that cannot be used now: ``reason`` is ``used`` (already committed
-    through), ``banned`` (the enterprise is banned), ``unissued`` (names a version the
-    enterprise never had) or ``changed`` (the record kept changing while committing)."""
+class LetterRefused(RuleViolation):
+    """A letter that cannot be used (409, rule ``letter_<reason>``): ``reason`` is
+    ``used`` (a commitment through it is recorded), ``banned`` (the enterprise is
+    banned) or ``unissued`` (it names a version the enterprise never had)."""
 
     def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"letter_{reason}", detail)
         self.reason = reason
-        self.detail = detail
-        super().__init__(detail)
 
 
 @dataclass
@@ -91,26 +91,11 @@ class LetterDesk:
         return Issued(doc, link, any(e.type == "Committed" for e in events))
 
     def claim(self, token: str, now: datetime, config: letters.LetterConfig) -> Claimed:
-        """The letter a link grants, still unused (BadToken or LetterRefused otherwise;
+        """The letter a link grants, still usable (BadToken or LetterRefused otherwise;
         nothing is stored)."""
         claim = letters.verify_token(self.secret, token, now)
         events = self.events(claim.uscc)
-        used = next(
-            (e for e in events
-             if e.type == "Committed" and e.data.get("letter_id") == claim.letter_id),
-            None,
-        )
-        if used is not None:
-            raise LetterRefused(
-                "used",
-                f"The commitment for letter {claim.letter_id} was already recorded on "
-                f"{used.occurred_on}. A letter can be used once; ask the regulator for a new "
-                "letter if you need to commit again.",
-            )
-        if any(e.type == "Banned" for e in events):
-            raise LetterRefused(
-                "banned", f"Enterprise {claim.uscc} is banned, so no commitment can be recorded."
-            )
+        check_usable(events, claim.letter_id)
         if claim.version > events[-1].version:
             raise LetterRefused("unissued", "This link names a letter that was never issued.")
         doc = letters.compose(
@@ -120,26 +105,58 @@ class LetterDesk:
         return Claimed(claim, doc, events)
 
     def commit(
-        self, token: str, signatory: str, now: datetime, config: letters.LetterConfig,
-        claimed: Claimed | None = None,
-    ) -> tuple[Claimed, Written]:
-        """Record the commitment through the letter of ``token`` (channel ``qr``, every
-        condition of the letter acknowledged), on the version the letter was checked
-        against; if another write came first, check the letter again and retry."""
-        claimed = claimed or self.claim(token, now, config)
-        for _ in range(TRIES):
+        self,
+        uscc: str,
+        *,
+        committed_at: datetime | str,
+        signatory: str,
+        letter_id: str | None = None,
+        channel: str | None = None,
+        conditions: list[str] | None = None,
+        expected_version: int | None = None,
+    ) -> Written:
+        """Record a commitment (through the letter ``letter_id``, when named): refused
+        when the letter was used or the enterprise is banned; with ``expected_version``
+        only on that version, else decided again if another write came first."""
+
+        def attempt(expected: int | None) -> Written:
+            events = self.events(uscc)
+            if letter_id is not None:
+                check_unused(events, letter_id)  # a ban is the aggregate's own guard
+            version = events[-1].version
+            if expected is not None and expected != version:
+                raise VersionConflict(events[-1].uscc, expected, version)
             try:
-                written = self.ledger.commit(
-                    claimed.claim.uscc,
-                    committed_at=now,
-                    signatory=signatory,
-                    letter_id=claimed.claim.letter_id,
-                    channel="qr",
-                    conditions=[c.as_recorded() for c in claimed.letter.conditions],
-                    expected_version=claimed.events[-1].version,
+                return self.ledger.commit(
+                    uscc, committed_at=committed_at, signatory=signatory, letter_id=letter_id,
+                    channel=channel, conditions=conditions, expected_version=version,
                 )
-                return claimed, written
-            except VersionConflict:
-                claimed = self.claim(token, now, config)  # someone wrote first: check again
-        raise LetterRefused("changed", "The enterprise's record changed while the commitment "
-                            "was being saved. Open the link again.")
+            except VersionConflict as e:  # written since we checked: check again
+                if expected is not None or isinstance(e, ConcurrentWrite):
+                    raise
+                raise ConcurrentWrite(e.uscc, None, None) from None
+
+        return retrying(attempt, expected_version)
+
+
+def check_usable(events: list[LoggedEvent], letter_id: str) -> None:
+    """A letter is used once, and never for a banned enterprise."""
+    check_unused(events, letter_id)
+    if any(e.type == "Banned" for e in events):
+        raise LetterRefused(
+            "banned", f"Enterprise {events[0].uscc} is banned, so no commitment can be recorded."
+        )
+
+
+def check_unused(events: list[LoggedEvent], letter_id: str) -> None:
+    used = next(
+        (e for e in events if e.type == "Committed" and e.data.get("letter_id") == letter_id),
+        None,
+    )
+    if used is not None:
+        raise LetterRefused(
+            "used",
+            f"The commitment for letter {letter_id} was already recorded on "
+            f"{used.occurred_on}. A letter can be used once; ask the regulator for a new "
+            "letter if you need to commit again.",
+        )

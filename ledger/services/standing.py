@@ -107,8 +107,8 @@ class Standings:
 
     def known(self, uscc: str, day: str, known_at: datetime | None) -> dict[str, Any] | None:
         """The standing document computed by the live policy from the events recorded at
-        or before ``known_at`` (None: all) that occurred by ``day``, with ``known_at``
-        and ``policy``; None when there was none; EnterpriseNotFound when the
+        or before ``known_at`` (None: all) that occurred by ``day``, with ``known_at``;
+        None when there was none; EnterpriseNotFound when the
         enterprise has no event at all. Not redacted."""
         uscc = validate_uscc(uscc)
         day = queries.check_day(day)
@@ -117,10 +117,8 @@ class Standings:
             facts = self.states.fold(tx, uscc, day, cut)
         if facts is None:
             return None
-        policy = self.live_policy()
-        doc = standing_of(facts, day, policy)
+        doc = standing_of(facts, day, self.live_policy())
         doc["known_at"] = known_at.isoformat() if known_at is not None else None
-        doc["policy"] = policy.version
         return doc
 
     def many(self, usccs: list[str], day: str, personal: bool = False) -> dict[str, dict[str, Any]]:
