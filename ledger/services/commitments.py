@@ -108,16 +108,14 @@ class LetterDesk:
         self,
         uscc: str,
         *,
-        committed_at: datetime | str,
-        signatory: str,
         letter_id: str | None = None,
-        channel: str | None = None,
-        conditions: list[str] | None = None,
         expected_version: int | None = None,
+        **fields: Any,
     ) -> Written:
-        """Record a commitment (through the letter ``letter_id``, when named): refused
-        when the letter was used or the enterprise is banned; with ``expected_version``
-        only on that version, else decided again if another write came first."""
+        """``Ledger.commit`` (``fields``: committed_at, signatory, channel, conditions)
+        through the letter ``letter_id``, when named: refused when a commitment through
+        it is recorded; with ``expected_version`` only on that version, else decided
+        again (the letter checked again) when another write came first."""
 
         def attempt(expected: int | None) -> Written:
             events = self.events(uscc)
@@ -128,8 +126,7 @@ class LetterDesk:
                 raise VersionConflict(events[-1].uscc, expected, version)
             try:
                 return self.ledger.commit(
-                    uscc, committed_at=committed_at, signatory=signatory, letter_id=letter_id,
-                    channel=channel, conditions=conditions, expected_version=version,
+                    uscc, letter_id=letter_id, expected_version=version, **fields
                 )
             except VersionConflict as e:  # written since we checked: check again
                 if expected is not None or isinstance(e, ConcurrentWrite):
