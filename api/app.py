@@ -20,9 +20,13 @@ from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import docs, errors, pages
+from api import docs, docs_ui, errors, pages
 from api.deps import ApiState
+from api.docs_ui import SecurityHeaders
+from api.limits import PublicCache, PublicLimits
+from api.metrics import UNMATCHED
 from api.routes import access_log, audit, enterprises, feed, health, lists, lookup
+from api.strict import StrictQuery
 from ledger.audit.service import start_checkpointer
 from ledger.bootstrap import Services, bootstrap
 from ledger.services.access import Access, stamp
@@ -97,7 +101,7 @@ class Observe:
         if api is None:
             return
         route = scope.get("route")
-        template = getattr(route, "path", None) or "unmatched"
+        template = getattr(route, "path", None) or UNMATCHED
         method = scope["method"]
         api.metrics.observe(method, template, status, seconds)
         request_state = scope.get("state") or {}
@@ -149,6 +153,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         openapi_tags=TAGS,
         lifespan=lifespan,
         generate_unique_id_function=operation_id,
+        docs_url=None,  # served by docs_ui from the app's own files (no CDN)
+        redoc_url=None,
     )
     app.state.api = ApiState.build(services) if services is not None else None
     errors.install(app)
@@ -158,8 +164,14 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         health.router, audit.router, pages.router,
     ):
         app.include_router(router)
+    # outermost last: headers on everything, metrics of everything, then the limits
+    app.add_middleware(PublicCache, owner=app)
+    app.add_middleware(StrictQuery)
+    app.add_middleware(PublicLimits, owner=app)
     app.add_middleware(Observe, owner=app)
+    app.add_middleware(SecurityHeaders)
     docs.install(app)
+    docs_ui.install(app)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")  # charts, vendored JS
     return app
 

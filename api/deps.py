@@ -19,6 +19,7 @@ from pydantic import BaseModel, ValidationError
 from api.errors import ApiProblem
 from api.metrics import Metrics
 from api.schemas import DAY_PATTERN, EXAMPLE_USCC, MAX_YEAR, MIN_YEAR
+from api.strict import check_json_body, repeated_query, repeated_query_error
 from ledger.bootstrap import Services
 from ledger.dates import today_cst
 from ledger.errors import InvalidInput
@@ -142,6 +143,9 @@ def require(scope: str) -> Callable[..., Awaitable[ApiKey]]:
                 headers={"Retry-After": str(max(1, math.ceil(wait)))},
             )
         reject_unknown_query(request)
+        repeated = repeated_query(request.scope.get("query_string", b""))
+        if repeated:
+            raise repeated_query_error(repeated)
         request.state.api_key = key
         if scope in READ_SCOPES:
             request.state.access_key = key.name  # the access log records this request
@@ -225,6 +229,7 @@ def json_body(model: type[M], scope: str) -> Any:
                 415, "unsupported-media-type", f"send application/json, not {content_type}"
             )
         raw = await read_body(request)
+        check_json_body(raw)  # a key given twice: 422 ``repeated``, not the last one
         try:
             return model.model_validate_json(raw)
         except ValidationError as e:

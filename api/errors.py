@@ -11,6 +11,7 @@ import logging
 import re
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -250,8 +251,8 @@ def request_validation(request: Request, exc: RequestValidationError) -> Problem
 def http_error(request: Request, exc: StarletteHTTPException) -> ProblemJSONResponse:
     status = exc.status_code
     detail = exc.detail if isinstance(exc.detail, str) else TITLES.get(status, "error")
-    if status == 404:
-        detail = f"no resource at {request.url.path}"
+    if status == 404:  # the path percent-encoded, never echoed raw
+        detail = f"no resource at {quote(request.url.path[:200], safe='/-._~')}"
     slug = {404: "not-found", 405: "method-not-allowed"}.get(status, f"http-{status}")
     return problem(status, slug, detail, headers=getattr(exc, "headers", None))
 

@@ -12,6 +12,10 @@ from prometheus_client.registry import Collector
 
 from ledger.projections.runner import SetStatus
 
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+OTHER_METHOD = "other"
+UNMATCHED = "unmatched"
+
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
@@ -66,7 +70,12 @@ class Metrics:
         self.registry.register(StoreCollector(status))
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
-        self.requests.labels(method, route, str(status)).inc()
+        """Count one request. Labels come from a bounded set, so no request can add
+        series: a method the app does not know is ``other``, a path no route serves is
+        ``unmatched`` (``route`` is the template), a status outside 100-599 is ``other``."""
+        method = method if method in METHODS else OTHER_METHOD
+        code = str(status) if 100 <= status <= 599 else OTHER_METHOD
+        self.requests.labels(method, route, code).inc()
         self.latency.labels(method, route).observe(seconds)
 
     def render(self) -> bytes:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import cached_property
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from pydantic import Field, field_validator
@@ -20,22 +21,51 @@ class Settings(BaseSettings):
         None, pattern=r"^[a-z_][a-z0-9_]{0,62}$",
         description="PostgreSQL schema for all tables (default: public)",
     )
-    pool_size: int = Field(10, gt=0, description="PostgreSQL connections per process")
+    pool_size: int = Field(
+        10, gt=0, le=1000, description="PostgreSQL connections per process"
+    )
     group_commit: bool = Field(
         True, description="write saves that arrive together in one transaction (group commit)"
     )
-    rate_limit: float = Field(1000.0, gt=0, description="default requests/second per API key")
-    verification_days: int = Field(60, gt=0, description="days from commitment to first check")
-    queue_horizon_days: int = Field(14, ge=0, description="supervision queue: due within N days")
+    rate_limit: float = Field(
+        1000.0, gt=0, le=1_000_000_000, description="default requests/second per API key"
+    )
+    public_rate_limit: float = Field(
+        10.0, gt=0, le=1_000_000,
+        description="requests/second per client address on the public pages",
+    )
+    public_burst: int | None = Field(
+        None, ge=1, le=1_000_000,
+        description="requests a client address may send at once (default: twice the rate)",
+    )
+    trusted_proxies: str = Field(
+        "", description="comma-separated addresses or networks of reverse proxies whose "
+        "X-Forwarded-For is believed",
+    )
+    verification_days: int = Field(
+        60, gt=0, le=3650, description="days from commitment to first check"
+    )
+    queue_horizon_days: int = Field(
+        14, ge=0, le=3660, description="supervision queue: due within N days"
+    )
     policy: str = Field("v1", description="credit policy of the live read models at first start")
-    poll_interval: float = Field(0.05, gt=0, description="projection runner poll interval (s)")
-    checkpoint_interval: float = Field(60.0, gt=0, description="seconds between auto checkpoints")
+    poll_interval: float = Field(
+        0.05, gt=0, le=60, description="projection runner poll interval (s)"
+    )
+    checkpoint_interval: float = Field(
+        60.0, gt=0, le=86400, description="seconds between auto checkpoints"
+    )
     signing_key: str | None = Field(
         None, description="Ed25519 private key, base64 of 32 raw bytes (default: generated)"
     )
-    letter_token_days: int = Field(30, gt=0, description="validity of a QR commitment link")
+    letter_token_days: int = Field(
+        30, gt=0, le=3650, description="validity of a QR commitment link (at most 10 years)"
+    )
     secret_key: str | None = Field(None, description="HMAC secret for links and sessions")
-    public_url: str = Field("http://127.0.0.1:8000", description="base URL printed in QR codes")
+    public_url: str = Field(
+        "http://127.0.0.1:8000", pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$",
+        description="base URL printed in QR codes",
+    )
     letter_conditions: str | None = Field(
         None, description="JSON file with the commitment letter's conditions per place type"
     )
@@ -46,6 +76,31 @@ class Settings(BaseSettings):
         if not (v.startswith("sqlite:///") or v.startswith(("postgresql://", "postgres://"))):
             raise ValueError("must start with sqlite:/// or postgresql://")
         return v
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, v: str) -> str:
+        import ipaddress
+
+        for part in filter(None, (p.strip() for p in v.split(","))):
+            try:
+                ipaddress.ip_network(part, strict=False)
+            except ValueError:
+                raise ValueError(f"{part!r} is not an IP address or network") from None
+        return v
+
+    @cached_property
+    def proxy_networks(self) -> tuple[Any, ...]:
+        import ipaddress
+
+        return tuple(
+            ipaddress.ip_network(p.strip(), strict=False)
+            for p in self.trusted_proxies.split(",") if p.strip()
+        )
+
+    @cached_property
+    def public_capacity(self) -> float:
+        return float(self.public_burst or max(1.0, 2 * self.public_rate_limit))
 
     @cached_property
     def is_postgres(self) -> bool:

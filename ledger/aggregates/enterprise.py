@@ -35,6 +35,14 @@ D = TypeVar("D", bound=date)
 _NAMESPACE = uuid5(NAMESPACE_URL, "https://credit-ledger.example/enterprise")
 
 
+def letter_id_for(uscc: str, version: int) -> str:
+    """The one rule for commitment letter ids: ``CL-<uscc>-V<version>``, the letter
+    issued for the enterprise as it stands at ``version``. A commitment made at the
+    counter without naming a letter takes the id of the letter for the version it was
+    made on, so a printed copy of that letter is then spent too."""
+    return f"CL-{uscc}-V{version}"
+
+
 def enterprise_id(uscc: str) -> UUID:
     """The aggregate id is derived from the USCC, so one USCC is one enterprise."""
     return uuid5(_NAMESPACE, uscc)
@@ -204,7 +212,7 @@ class Enterprise(Aggregate):
         self._committed(
             uscc=self.uscc,
             occurred_at=moment.isoformat(),
-            letter_id=letter_id or f"CL-{self.uscc}-{self.version + 1}",
+            letter_id=letter_id or letter_id_for(self.uscc, self.version),
             signatory=signatory,
             channel=channel,
             conditions=conditions,

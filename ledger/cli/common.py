@@ -30,7 +30,8 @@ def load_settings() -> Settings:
         return Settings()
     except ValidationError as e:
         first = e.errors()[0]
-        fail(f"LEDGER_{str(first['loc'][0]).upper()}: {first['msg']}")
+        name = str(first["loc"][0]).upper() if first.get("loc") else "settings"
+        fail(f"LEDGER_{name}: {first['msg']}")
 
 
 def cannot_open(error: Exception) -> str:
@@ -41,8 +42,9 @@ def cannot_open(error: Exception) -> str:
 @contextmanager
 def services(sync_projections: bool = True) -> Iterator[Services]:
     """Open the ledger for one command; domain errors become exit 2 with one line."""
+    settings = load_settings()  # a bad setting: exit 2 with one line, before the store
     try:
-        s = bootstrap(load_settings(), sync_projections=sync_projections)
+        s = bootstrap(settings, sync_projections=sync_projections)
     except Exception as e:  # the store is unreachable or unusable
         fail(cannot_open(e), 1)
     try:

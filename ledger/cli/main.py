@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import date, datetime, timezone
 from typing import Annotated
 
@@ -45,7 +46,7 @@ def migrate() -> None:
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port")] = 8000,
     workers: Annotated[int, typer.Option(min=1, help="worker processes")] = 1,
 ) -> None:
     """Migrate, then serve the HTTP API and keep the projections live."""
@@ -53,9 +54,21 @@ def serve(
 
     with services() as s:
         s.projections.catch_up()
+    if not os.environ.get("LEDGER_PUBLIC_URL"):  # QR links follow --host/--port
+        os.environ["LEDGER_PUBLIC_URL"] = default_public_url(host, port)
     typer.echo(f"ledger: API on http://{host}:{port}/v1, docs at http://{host}:{port}/docs")
     typer.echo("ledger: create a key with: ledger keys create --name NAME --scope credit:read")
     uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers)
+
+
+def default_public_url(host: str, port: int) -> str:
+    """The base of QR links when LEDGER_PUBLIC_URL is not set: where this server
+    listens (a wildcard address becomes 127.0.0.1)."""
+    if host in ("", "0.0.0.0", "::", "[::]"):
+        host = "127.0.0.1"
+    elif ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
 
 
 def parse_day(value: str | None, field: str) -> str | None:

@@ -24,11 +24,14 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+from ledger.aggregates.enterprise import letter_id_for
 from ledger.dates import CST
 from ledger.errors import InvalidInput
 
 TOKEN_PURPOSE = b"ledger/letter-commit/v1"
 MAC_BYTES = 16
+MAX_TOKEN_DAYS = 3650  # LEDGER_LETTER_TOKEN_DAYS at most: ten years
+MAX_EXPIRES = 253402300799  # 9999-12-31T23:59:59Z, the last second a datetime can hold
 _TOKEN = re.compile(r"^([0-9A-Z]{18})\.([1-9][0-9]{0,8})\.([1-9][0-9]{0,11})\.([A-Za-z0-9_-]{22})$")
 
 
@@ -277,9 +280,9 @@ def district_label(code: str) -> tuple[str, str]:
 
 
 def letter_id(uscc: str, version: int) -> str:
-    """The letter issued for an enterprise at ``version``. Distinct from the ids the
-    aggregate gives counter commitments (``CL-<uscc>-<n>``)."""
-    return f"CL-{uscc}-V{version}"
+    """The letter's id: the aggregate's one rule (a counter commitment made on this
+    version takes the same id)."""
+    return letter_id_for(uscc, version)
 
 
 def compose(
@@ -358,6 +361,9 @@ def verify_token(secret: bytes, token: str, now: datetime) -> LetterClaim:
         raise BadToken("malformed", "This link is not a commitment link (it is incomplete "
                        "or was changed).")
     uscc, version, expires, mac = match.groups()
+    if int(expires) > MAX_EXPIRES:  # past 9999-12-31: no link this service signs
+        raise BadToken("malformed", "This link is not a commitment link (its expiry is "
+                       "out of range).")
     message = f"{uscc}.{version}.{expires}"
     if not hmac.compare_digest(mac, _mac(secret, message)):
         raise BadToken("signature", "This link was not issued by the regulator or was "

@@ -38,13 +38,21 @@ class Sessions:
     def key_of(self, sid: str, now: datetime, scope: str) -> str | None:
         """The key name behind a live session whose key is unrevoked and still has
         ``scope``, else None."""
+        found = self.key_and_rate_of(sid, now, scope)
+        return found[0] if found is not None else None
+
+    def key_and_rate_of(
+        self, sid: str, now: datetime, scope: str
+    ) -> tuple[str, float | None] | None:
+        """Like `key_of`, with the key's own rate limit (None: the default), so a
+        signed-in page is charged to the key's bucket."""
         with self.db.reading() as tx:
             row = tx.one(
-                "SELECT k.name, k.scopes, k.revoked_at FROM web_sessions s "
+                "SELECT k.name, k.scopes, k.revoked_at, k.rate_limit FROM web_sessions s "
                 "JOIN api_keys k ON k.name = s.key_name "
                 "WHERE s.id_hash = ? AND s.expires_at > ?",
                 (sha256_hex(sid), now.astimezone(timezone.utc).isoformat()),
             )
         if row is None or row[2] is not None or scope not in row[1].split():
             return None
-        return str(row[0])
+        return str(row[0]), None if row[3] is None else float(row[3])

@@ -67,9 +67,9 @@ def test_a_token_expires_at_its_expiry_and_not_before():
     assert "2026-01-02 12:00" in str(e.value)  # said in China Standard Time
 
 
-def test_letter_ids_never_collide_with_the_ids_of_counter_commitments():
-    # the aggregate names a commitment without a letter CL-<uscc>-<its version>
-    assert letters.letter_id(USCC, 2) != f"CL-{USCC}-2"
+def test_letter_ids_follow_the_one_rule_of_counter_commitments():
+    # a counter commitment made on version 2 names the letter issued for version 2
+    assert letters.letter_id(USCC, 2) == f"CL-{USCC}-V2"
 
 
 @pytest.mark.parametrize("place_type", ["hotel", "bathhouse", "beauty_salon", "barbershop"])
