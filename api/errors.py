@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
 from ledger.errors import (
+    BeyondLog,
     ConcurrentWrite,
     EnterpriseNotFound,
     InvalidInput,
@@ -213,6 +214,12 @@ def invalid_input(request: Request, exc: InvalidInput) -> ProblemJSONResponse:
 def ledger_error(request: Request, exc: Exception) -> ProblemJSONResponse:
     if isinstance(exc, InvalidInput):
         return invalid_input(request, exc)
+    if isinstance(exc, BeyondLog):
+        return problem(
+            404, "beyond-log", str(exc), title="Beyond the log",
+            errors=[field_error(exc.field, "query", "beyond_log", str(exc))],
+            tree_size=exc.size,
+        )
     if isinstance(exc, EnterpriseNotFound):
         return problem(404, "enterprise-not-found", str(exc), uscc=exc.uscc)
     if isinstance(exc, RuleViolation):

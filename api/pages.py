@@ -44,6 +44,7 @@ from ledger.uscc import validate_uscc
 logger = logging.getLogger("ledger.pages")
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).resolve().parent / "templates"))
 PAGE_LIMIT = 50
+PAGE_MAX_LIMIT = 100  # a public page's cost is bounded: at most 100 rows
 SEARCH_LIMIT = 50
 MAX_QUERY = 100
 
@@ -237,9 +238,10 @@ def day_param(value: str | None, default: str, field: str = "as_of") -> str:
 def limit_param(value: str | None, default: int = PAGE_LIMIT) -> int:
     if value is None or value == "":
         return default
-    if not value.isdigit() or not 1 <= int(value) <= queries.MAX_LIMIT:
+    if not (value.isascii() and value.isdigit()) or len(value) > 6 \
+            or not 1 <= int(value) <= PAGE_MAX_LIMIT:
         raise InvalidInput(
-            "limit", "range", f"limit: must be an integer from 1 to {queries.MAX_LIMIT}"
+            "limit", "range", f"limit: must be an integer from 1 to {PAGE_MAX_LIMIT}"
         )
     return int(value)
 
@@ -257,7 +259,7 @@ def place_type_param(value: str | None) -> str | None:
 def district_param(value: str | None) -> str | None:
     if value is None or value == "":
         return None
-    if not (len(value) == 6 and value.isdigit()):
+    if not (len(value) == 6 and value.isascii() and value.isdigit()):
         raise InvalidInput("district", "format", "district: must be a 6-digit division code")
     return value
 
@@ -509,7 +511,7 @@ def supervision(request: Request) -> Response:
     horizon_raw = params.get("horizon")
     if horizon_raw in (None, ""):
         horizon = ps.services.settings.queue_horizon_days
-    elif horizon_raw.isdigit() and int(horizon_raw) <= 3660:
+    elif horizon_raw.isascii() and horizon_raw.isdigit() and int(horizon_raw) <= 3660:
         horizon = int(horizon_raw)
     else:
         raise InvalidInput("horizon", "range", "horizon: must be a whole number of days (0-3660)")

@@ -401,7 +401,7 @@ class PunishmentPage(BaseModel):
                    "since": "2025-03-01", "until": "2028-03-01",
                    "reason": "operating without the required conditions",
                    "decision_no": "HSB-2025-017"}],
-        "next_cursor": "OTE0NDAxMDFNQTVDSlE0TjU5",
+        "next_cursor": "91440101MA5CJQ4N59",
     }]})
 
     items: list[PunishmentItem]

@@ -49,3 +49,17 @@ class VersionConflict(LedgerError):
 
 class ConcurrentWrite(VersionConflict):
     """Another command stored the same version first (409)."""
+
+
+class BeyondLog(LedgerError):
+    """A log position or tree size the ledger has not reached yet (404): ask again
+    later, or for at most ``size``."""
+
+    def __init__(self, field: str, asked: int, size: int) -> None:
+        self.field = field
+        self.asked = asked
+        self.size = size
+        super().__init__(
+            f"{field}: {asked} is beyond the log, whose hash tree holds {size} events "
+            f"(ask for at most {size})"
+        )

@@ -4,21 +4,28 @@ the public key, and inclusion and consistency proofs of the log's hash tree
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field, JsonValue
 
 from api.deps import AuditKey, ServicesDep, UsccPath, path_uscc, query_moment, read_subjects
-from api.docs import READ, problems
-from api.errors import ApiProblem
+from api.docs import PROBLEM_REF, READ, problems
+from api.errors import PROBLEM, ApiProblem
 from api.schemas import Event
 from ledger.errors import InvalidInput
 
 router = APIRouter(prefix="/v1", tags=["audit"])
 
 HEX: dict[str, JsonValue] = {"pattern": "^[0-9a-f]{64}$"}
-MAX_POSITION = 2**63 - 1
+MAX_POSITION = 2**63 - 1  # what the stores' 64-bit integers hold
+BEYOND_LOG: dict[int | str, dict[str, Any]] = {
+    404: {
+        "description": "The position or tree size is beyond the log's hash tree now "
+        "(`tree_size` in the problem says how far it reaches; ask again later).",
+        "content": {PROBLEM: {"schema": PROBLEM_REF}},
+    }
+}
 
 
 class AuditEvent(Event):
@@ -126,7 +133,7 @@ def public_key(key: AuditKey, services: ServicesDep) -> dict[str, str]:
     "/audit/proofs/inclusion",
     response_model=InclusionProof,
     summary="Proof that the event at a log position is in the tree of a given size",
-    responses=problems(*READ),
+    responses={**problems(*READ), **BEYOND_LOG},
 )
 def inclusion(
     key: AuditKey,
@@ -135,11 +142,15 @@ def inclusion(
     tree_size: Annotated[
         int | None,
         Query(ge=1, le=MAX_POSITION,
-              description="the tree to prove against (default: the latest checkpoint's)"),
+              description="the tree to prove against (default: the latest checkpoint's, "
+              "or the whole tree now when the event is newer than it)"),
     ] = None,
 ) -> dict[str, object]:
     """Verify with RFC 9162 §2.1.3.2 against the `root_hash` of a signed checkpoint of
-    `tree_size` events."""
+    `tree_size` events. Right after a write (its position beyond the latest
+    checkpoint) the proof is against the whole tree now; its `tree_size` is covered by
+    the next checkpoint, linked by `/v1/audit/proofs/consistency`. A position or size
+    beyond the tree: 404 with the tree's size; `position` > `tree_size`: 422."""
     try:
         return services.audit.inclusion(position, tree_size)
     except InvalidInput as e:
@@ -150,7 +161,7 @@ def inclusion(
     "/audit/proofs/consistency",
     response_model=ConsistencyProof,
     summary="Proof that a later tree extends an earlier one (nothing rewritten)",
-    responses=problems(*READ),
+    responses={**problems(*READ), **BEYOND_LOG},
 )
 def consistency(
     key: AuditKey,
@@ -159,7 +170,8 @@ def consistency(
     second: Annotated[
         int | None,
         Query(ge=1, le=MAX_POSITION,
-              description="the later tree size (default: the latest checkpoint's)"),
+              description="the later tree size (default: the latest checkpoint's, or the "
+              "whole tree now when `first` is larger)"),
     ] = None,
 ) -> dict[str, object]:
     """Verify with RFC 9162 §2.1.4.2 against the roots of two signed checkpoints."""

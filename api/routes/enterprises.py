@@ -75,7 +75,7 @@ def parse_if_match(value: str | None) -> int | None:
     if value is None:
         return None
     tag = value.strip().removeprefix("W/").strip('"')
-    if not tag.isdigit() or len(tag) > 18:
+    if not (tag.isascii() and tag.isdigit()) or len(tag) > 18:
         raise InvalidInput("If-Match", "format", 'If-Match: must be an ETag like "3"')
     return int(tag)
 

@@ -8,6 +8,7 @@ from fastapi.responses import JSONResponse, Response
 from api.deps import AsOf, Limit, ReadKey, StateDep, query_day
 from api.docs import READ, problems
 from api.schemas import PlaceType, PunishmentPage, RewardPage
+from ledger.projections import queries
 
 router = APIRouter(prefix="/v1/lists", tags=["lists"])
 
@@ -16,10 +17,24 @@ DistrictFilter = Annotated[
     str | None,
     Query(pattern=r"^[0-9]{6}$", description="only this division code", examples=["230109"]),
 ]
+CURSOR_PATTERN = r"^[0-9A-HJ-NPQRTUWXY]{18}$"
 Cursor = Annotated[
     str | None,
-    Query(max_length=200, description="next_cursor of the previous page"),
+    Query(pattern=CURSOR_PATTERN,
+          description="next_cursor of the previous page (the page starts after it)",
+          examples=["91440101MA5CJQ4N59"]),
 ]
+
+
+def after(cursor: str | None) -> str | None:
+    """The API's cursor (18 characters of the USCC alphabet: any of them is a valid
+    place to start, so the schema's pattern is the whole check) as the query's own."""
+    return queries.encode_cursor(cursor) if cursor is not None else None
+
+
+def page(items: list[dict[str, object]], next_cursor: str | None) -> Response:
+    following = queries.decode_cursor(next_cursor, 1)[0] if next_cursor is not None else None
+    return JSONResponse({"items": items, "next_cursor": following})
 
 
 @router.get(
@@ -41,9 +56,9 @@ def punishment_list(
     record's kind, start, end of display, reason and decision number."""
     day = query_day(as_of, "as_of", state.today())
     items, next_cursor = state.services.reads.punishment_list(
-        day, place_type, district, limit, cursor
+        day, place_type, district, limit, after(cursor)
     )
-    return JSONResponse({"items": items, "next_cursor": next_cursor})
+    return page(items, next_cursor)
 
 
 @router.get(
@@ -65,6 +80,6 @@ def reward_list(
     with the day each qualified."""
     day = query_day(as_of, "as_of", state.today())
     items, next_cursor = state.services.reads.reward_list(
-        day, place_type, district, limit, cursor
+        day, place_type, district, limit, after(cursor)
     )
-    return JSONResponse({"items": items, "next_cursor": next_cursor})
+    return page(items, next_cursor)

@@ -105,7 +105,9 @@ def in_range(value: D, field: str) -> D:
 
 
 def district_code(value: Any, field: str = "district") -> str:
-    if not (isinstance(value, str) and len(value) == 6 and value.isdigit()):
+    if not (
+        isinstance(value, str) and len(value) == 6 and value.isascii() and value.isdigit()
+    ):
         raise InvalidInput(field, "format", f"{field}: must be a 6-digit division code")
     return value
 

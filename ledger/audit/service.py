@@ -19,7 +19,7 @@ from ledger.audit.signing import Checkpoint
 from ledger.audit.timetravel import StateStore, known
 from ledger.audit.tree import TreeStore
 from ledger.audit.verify import Progress, Report, Verifier
-from ledger.errors import EnterpriseNotFound, InvalidInput, LedgerError
+from ledger.errors import BeyondLog, EnterpriseNotFound, InvalidInput, LedgerError
 from ledger.storage.db import Database, Tx
 from ledger.storage.eventlog import EventLog
 from ledger.storage.events import LoggedEvent
@@ -105,31 +105,37 @@ class Audit:
 
     # -- proofs --------------------------------------------------------------------------------
 
-    def _default_size(self, tx: Tx, given: int | None, field: str) -> tuple[int, int]:
-        """(the tree size asked for, default the latest checkpoint's; the tree's size)."""
+    def _tree_size(self, tx: Tx, wanted: int | None, field: str, covers: int) -> int:
+        """The tree to prove against: ``wanted``, or by default the latest checkpoint's
+        when it covers ``covers``, else the whole hash tree now (a write is hashed
+        before it returns, so a proof asked right after it is answered at once; a
+        checkpoint of at least that size follows within LEDGER_CHECKPOINT_INTERVAL, and
+        a consistency proof links the two). Beyond the tree: `BeyondLog` (404)."""
         size = self.tree.size(tx)
-        if given is None:
+        if wanted is None:
             latest = self._latest(tx)
-            given = latest.tree_size if latest is not None else size
-        if given > size:
-            raise InvalidInput(
-                field, "out_of_range", f"{field}: the hash tree holds only {size} events"
-            )
-        return given, size
+            wanted = latest.tree_size if latest is not None and latest.tree_size >= covers else size
+        if wanted > size:
+            raise BeyondLog(field, wanted, size)
+        return wanted
 
     def inclusion(self, position: int, tree_size: int | None = None) -> dict[str, Any]:
         """The audit path of the event at ``position`` in the tree of ``tree_size``
-        leaves (default: the latest checkpoint's)."""
+        leaves (default: the latest checkpoint's, or the current tree when the event is
+        newer than it)."""
         if tree_size is not None and tree_size < 1:
-            raise InvalidInput("tree_size", "out_of_range", "tree_size: must be at least 1")
+            raise InvalidInput("tree_size", "range", "tree_size: must be at least 1")
         if position < 1:
-            raise InvalidInput("position", "out_of_range", "position: must be at least 1")
+            raise InvalidInput("position", "range", "position: must be at least 1")
         with self.db.transaction() as tx:
-            size, _ = self._default_size(tx, tree_size, "tree_size")
+            size = self._tree_size(tx, tree_size, "tree_size", position)
             if position > size:
-                raise InvalidInput(
-                    "position", "out_of_range",
-                    f"position: not in a tree of {size} events",
+                if tree_size is None:
+                    raise BeyondLog("position", position, size)
+                raise InvalidInput(  # two valid values that do not go together
+                    "position", "range",
+                    f"position: {position} is not in a tree of {size} events "
+                    "(ask with a larger tree_size, or none)",
                 )
             leaf = self.tree.nodes(tx, [(0, position - 1)])[(0, position - 1)]
             path = self.tree.compute(tx, lambda node: inclusion_path(position - 1, size, node))
@@ -143,14 +149,17 @@ class Audit:
 
     def consistency(self, first: int, second: int | None = None) -> dict[str, Any]:
         """The proof that the tree of ``second`` leaves (default: the latest
-        checkpoint's) extends the tree of ``first`` leaves."""
+        checkpoint's, or the current tree when ``first`` is larger) extends the tree
+        of ``first`` leaves."""
         if first < 1:
-            raise InvalidInput("first", "out_of_range", "first: must be at least 1")
+            raise InvalidInput("first", "range", "first: must be at least 1")
         with self.db.transaction() as tx:
-            second, _ = self._default_size(tx, second, "second")
+            second = self._tree_size(tx, second, "second", first)
             if first > second:
+                if second == self.tree.size(tx):
+                    raise BeyondLog("first", first, second)
                 raise InvalidInput(
-                    "first", "out_of_range", f"first: larger than second ({second})"
+                    "first", "range", f"first: larger than second ({second})"
                 )
             proof = self.tree.compute(tx, lambda node: consistency_proof(first, second, node))
         return {"first": first, "second": second, "proof": [h.hex() for h in proof]}

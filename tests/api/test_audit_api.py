@@ -67,16 +67,28 @@ def test_a_consistency_proof_over_http_verifies_between_two_checkpoints(api: Api
     )
 
 
-def test_proofs_outside_the_tree_are_422_naming_the_parameter(api: Api) -> None:
+def test_proofs_beyond_the_log_are_404_saying_how_far_it_reaches(api: Api) -> None:
     build(api, 1)
     size = api.services.audit.checkpoint().tree_size
     cases = [
-        ("/v1/audit/proofs/inclusion", {"position": 0}, "position"),
         ("/v1/audit/proofs/inclusion", {"position": size + 1}, "position"),
         ("/v1/audit/proofs/inclusion", {"position": 1, "tree_size": size + 9}, "tree_size"),
+        ("/v1/audit/proofs/consistency", {"first": 1, "second": size + 9}, "second"),
+    ]
+    for path, params, field in cases:
+        response = api.client.get(path, params=params, headers=api.auditor)
+        assert response.status_code == 404, (params, response.text)
+        doc = response.json()
+        assert doc["tree_size"] == size and doc["errors"][0]["field"] == field
+
+
+def test_proofs_with_invalid_or_clashing_values_are_422_naming_the_parameter(api: Api) -> None:
+    build(api, 1)
+    cases = [
+        ("/v1/audit/proofs/inclusion", {"position": 0}, "position"),
+        ("/v1/audit/proofs/inclusion", {"position": 2, "tree_size": 1}, "position"),
         ("/v1/audit/proofs/inclusion", {"position": "x"}, "position"),
         ("/v1/audit/proofs/consistency", {"first": 2, "second": 1}, "first"),
-        ("/v1/audit/proofs/consistency", {"first": 1, "second": size + 9}, "second"),
     ]
     for path, params, field in cases:
         response = api.client.get(path, params=params, headers=api.auditor)

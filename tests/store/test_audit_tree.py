@@ -20,7 +20,7 @@ from ledger.audit.service import start_checkpointer
 from ledger.audit.signing import key_id_of, private_raw, public_raw, verify_signature
 from ledger.audit.tree import TreeError, TreeStore
 from ledger.bootstrap import bootstrap
-from ledger.errors import InvalidInput
+from ledger.errors import BeyondLog, InvalidInput
 from tests.factories import licence, random_uscc
 
 
@@ -259,17 +259,24 @@ def test_proofs_default_to_the_latest_checkpoint_not_the_newest_events(services)
     assert services.audit.inclusion(3, tree_size=3)["tree_size"] == 3
 
 
+def test_a_proof_asked_right_after_a_write_is_against_the_whole_tree_now(services):
+    write_events(services, enterprises=1, commits=1)
+    services.audit.checkpoint()  # covers positions 1-2
+    write_events(services, enterprises=1, commits=0)  # position 3, no checkpoint yet
+    proof = services.audit.inclusion(3)
+    assert proof["tree_size"] == 3  # not refused until the next checkpoint
+    assert services.audit.consistency(3)["second"] == 3
+
+
 @pytest.mark.sqlite_only
 @pytest.mark.parametrize(
     ("call", "field"),
     [
         (lambda a: a.inclusion(0), "position"),
         (lambda a: a.inclusion(4, tree_size=3), "position"),
-        (lambda a: a.inclusion(1, tree_size=4), "tree_size"),
         (lambda a: a.inclusion(1, tree_size=0), "tree_size"),
         (lambda a: a.consistency(0, 2), "first"),
         (lambda a: a.consistency(3, 2), "first"),
-        (lambda a: a.consistency(1, 4), "second"),
     ],
 )
 def test_proofs_outside_the_tree_are_bad_input(services, call, field):
@@ -277,6 +284,23 @@ def test_proofs_outside_the_tree_are_bad_input(services, call, field):
     with pytest.raises(InvalidInput) as raised:
         call(services.audit)
     assert raised.value.field == field
+
+
+@pytest.mark.sqlite_only
+@pytest.mark.parametrize(
+    ("call", "field"),
+    [
+        (lambda a: a.inclusion(4), "position"),
+        (lambda a: a.inclusion(1, tree_size=4), "tree_size"),
+        (lambda a: a.consistency(1, 4), "second"),
+        (lambda a: a.consistency(4), "first"),
+    ],
+)
+def test_proofs_beyond_the_log_say_how_far_it_reaches(services, call, field):
+    write_events(services, enterprises=1, commits=2)
+    with pytest.raises(BeyondLog) as raised:
+        call(services.audit)
+    assert (raised.value.field, raised.value.size) == (field, 3)
 
 
 def test_a_proof_reads_only_logarithmically_many_stored_nodes(services, monkeypatch):
