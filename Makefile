@@ -4,12 +4,14 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint bench bench-scale clean
+.PHONY: run test lint bench bench-scale clean constraints
 
-$(STAMP): pyproject.toml
+# constraints.txt pins every dependency to the version the suite passed with, so a fresh
+# clone installs what was tested (no package index is named in it).
+$(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test]'
 	touch $(STAMP)
 
 run: $(STAMP)
@@ -28,6 +30,11 @@ bench: $(STAMP)
 
 bench-scale: $(STAMP)
 	$(BIN)/python -m bench.scale
+
+constraints: $(STAMP)
+	{ head -n 3 constraints.txt; $(BIN)/python -m pip freeze --exclude-editable \
+	  | grep -v -e '^-e ' -e '^#' -e '^pip=='; } > constraints.txt.new
+	mv constraints.txt.new constraints.txt
 
 clean:
 	rm -rf $(VENV) ledger.db ledger.db-wal ledger.db-shm
