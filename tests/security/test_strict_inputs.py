@@ -166,7 +166,8 @@ def test_serve_sets_the_public_url_from_its_port(tmp_path, monkeypatch) -> None:
     monkeypatch.setattr(uvicorn, "run", lambda *a, **k: seen.update(
         url=os.environ.get("LEDGER_PUBLIC_URL")))
     monkeypatch.setenv("LEDGER_DATABASE_URL", f"sqlite:///{tmp_path / 'l.db'}")
-    monkeypatch.delenv("LEDGER_PUBLIC_URL", raising=False)
+    monkeypatch.setenv("LEDGER_PUBLIC_URL", "")  # recorded, so serve's own setting is undone
+    monkeypatch.delenv("LEDGER_PUBLIC_URL")
     result = CliRunner().invoke(cli, ["serve", "--port", "8123"])
     assert result.exit_code == 0, result.output
     assert seen["url"] == "http://127.0.0.1:8123"
