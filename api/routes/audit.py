@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field, JsonValue
 from api.deps import AuditKey, ServicesDep, UsccPath, path_uscc, query_moment, read_subjects
 from api.docs import READ, problems
 from api.errors import ApiProblem
+from api.fields import MOMENT_SCHEMA, MOMENT_TEXT
 from api.schemas import Event
 from ledger.errors import InvalidInput
 
@@ -86,8 +87,8 @@ def history(
     uscc: UsccPath,
     known_at: Annotated[
         str | None,
-        Query(description="only events recorded at or before this moment (ISO 8601 with a "
-              "UTC offset; default: all)", json_schema_extra={"format": "date-time"},
+        Query(description="only events recorded at or before this moment (default: all; "
+              f"{MOMENT_TEXT})", json_schema_extra=MOMENT_SCHEMA,
               examples=["2026-01-01T12:00:00+08:00"]),
     ] = None,
 ) -> dict[str, object]:

@@ -7,15 +7,13 @@ from fastapi.responses import JSONResponse, Response
 
 from api.deps import AsOf, Limit, ReadKey, StateDep, query_day
 from api.docs import READ, problems
+from api.fields import DistrictQuery
 from api.schemas import PlaceType, PunishmentPage, RewardPage
 
 router = APIRouter(prefix="/v1/lists", tags=["lists"])
 
 PlaceFilter = Annotated[PlaceType | None, Query(description="only this kind of place")]
-DistrictFilter = Annotated[
-    str | None,
-    Query(pattern=r"^[0-9]{6}$", description="only this division code", examples=["230109"]),
-]
+DistrictFilter = DistrictQuery
 Cursor = Annotated[
     str | None,
     Query(max_length=200, description="next_cursor of the previous page"),

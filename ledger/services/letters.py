@@ -24,8 +24,8 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from ledger.dates import CST
 from ledger.errors import InvalidInput
+from ledger.values import CST
 
 TOKEN_PURPOSE = b"ledger/letter-commit/v1"
 MAC_BYTES = 16
