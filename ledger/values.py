@@ -196,20 +196,19 @@ def moment(value: object, field: str) -> Moment:
         return Moment(value.isoformat(), in_years(value, field))
     if not isinstance(value, str):
         raise InvalidInput(field, "type", f"{field}: must be an RFC 3339 timestamp")
-    bad = InvalidInput(field, "format", f"{field}: not an RFC 3339 timestamp ({RFC_3339})")
-    if _MOMENT.fullmatch(value) is None:
-        if _naive(value):
-            raise InvalidInput(
-                field, "offset", f"{field}: needs a UTC offset, as in 2025-01-02T09:00:00+08:00"
-            )
-        raise bad
-    try:
-        at = datetime.fromisoformat(value)
-    except ValueError:  # no such day or time, or an offset past 23:59
-        raise bad from None
-    if abs(at.utcoffset() or timedelta()) > MAX_OFFSET:
-        raise bad
-    return Moment(value, in_years(at, field))
+    if _MOMENT.fullmatch(value) is not None:
+        try:
+            at = datetime.fromisoformat(value)
+        except ValueError:  # no such day or time
+            pass
+        else:
+            if -MAX_OFFSET <= at.utcoffset() <= MAX_OFFSET:  # type: ignore[operator]
+                return Moment(value, in_years(at, field))
+    elif _naive(value):
+        raise InvalidInput(
+            field, "offset", f"{field}: needs a UTC offset, as in 2025-01-02T09:00:00+08:00"
+        )
+    raise InvalidInput(field, "format", f"{field}: not an RFC 3339 timestamp ({RFC_3339})")
 
 
 def _naive(value: str) -> bool:

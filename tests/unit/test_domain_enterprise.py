@@ -496,6 +496,19 @@ def test_an_overdue_order_still_open_cannot_be_repaired():
     )
 
 
+def test_an_open_order_is_an_unrectified_record_from_the_day_after_its_deadline():
+    e = licensed()
+    commit(e)
+    inspect(e, "2025-02-01T10:00:00+08:00", "rectify", 60, rectification_deadline="2025-02-15")
+    saved(e)
+    assert rule(e, repair, "2025-02-15T23:59:59+08:00", "rectification_overdue-3") == (
+        "record_unknown"  # on the deadline day there is no record yet
+    )
+    assert rule(e, repair, "2025-02-16T00:00:00+08:00", "rectification_overdue-3") == (
+        "record_not_rectified"
+    )
+
+
 def test_a_record_cannot_be_repaired_twice():
     e = recommitted()
     repair(e, "2025-05-16T10:00:00+08:00", "rectification_overdue-3")
