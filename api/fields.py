@@ -36,7 +36,8 @@ MOMENT_TEXT = f"RFC 3339: {values.RFC_3339}"
 def checked(parse: Callable[[Any, str], Any], keep: bool = False) -> AfterValidator:
     """A pydantic validator running a `ledger.values` parser: its refusal becomes an
     error of the parser's reason (`length`, `format`, `checksum`, `offset`, `range`);
-    the value is the parser's (a compact USCC), or the text as given with ``keep``."""
+    the value is the parser's, or with ``keep`` the text as given (as the idempotency
+    hash of a body has always seen it)."""
 
     def check(value: Any) -> Any:
         try:
@@ -57,7 +58,7 @@ Uscc = Annotated[
     Field(description=USCC_TEXT + "; returned compact, upper case", examples=[EXAMPLE_USCC],
           json_schema_extra=USCC_SCHEMA),
 ]  # in answers: always compact and upper case
-UsccIn = Annotated[Uscc, checked(values.uscc_form)]
+UsccIn = Annotated[Uscc, checked(values.uscc_form, keep=True)]  # the domain compacts it
 Moment = Annotated[str, Field(json_schema_extra=MOMENT_SCHEMA), checked(values.moment, keep=True)]
 Day = Annotated[
     str, Field(json_schema_extra=DAY_SCHEMA, examples=["2026-03-01"]),

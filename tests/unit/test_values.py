@@ -8,6 +8,8 @@ import re
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from stdnum.cn import uscc as std
 
 from ledger import values
@@ -297,3 +299,54 @@ def test_months_are_calendar_months_clamped():
     assert values.add_months(date(2024, 1, 31), 1) == date(2024, 2, 29)
     assert values.add_years(date(2024, 2, 29), 1) == date(2025, 2, 28)
     assert values.add_months(date(2025, 11, 30), 3) == date(2026, 2, 28)
+
+
+# -- the OpenAPI patterns and the parsers agree (what a schema-valid request may hold) -----------
+
+def in_calendar(text: str) -> bool:
+    try:
+        date.fromisoformat(text[:10])
+    except ValueError:
+        return False
+    return True
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.from_regex(values.MOMENT_PATTERN, fullmatch=True))
+def test_every_moment_the_schema_allows_is_taken_as_given_unless_not_in_the_calendar(text):
+    if in_calendar(text):
+        assert values.moment(text, "f").text == text
+    else:
+        assert reason(values.moment, text) == "format"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.from_regex(values.DAY_PATTERN, fullmatch=True))
+def test_every_day_the_schema_allows_is_taken_unless_not_in_the_calendar(text):
+    if in_calendar(text):
+        assert values.day(text, "f").isoformat() == text
+    else:
+        assert reason(values.day, text) == "format"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.from_regex(values.USCC_PATTERN, fullmatch=True))
+def test_every_uscc_the_schema_allows_is_refused_only_for_its_checksum(text):
+    try:
+        assert values.uscc_form(text, "f") == text.upper()
+    except InvalidInput as e:
+        assert e.reason == "checksum"
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.datetimes(min_value=datetime(1900, 1, 2), max_value=datetime(2999, 12, 30)),
+    st.integers(min_value=-14 * 60, max_value=14 * 60),
+    st.sampled_from(["seconds", "milliseconds", "microseconds"]),
+)
+def test_every_moment_the_parser_takes_matches_the_schema(at, minutes, spec):
+    text = at.replace(tzinfo=timezone(timedelta(minutes=minutes))).isoformat(timespec=spec)
+    assert values.moment(text, "f").text == text
+    assert re.match(values.MOMENT_PATTERN, text)
+    utc = at.isoformat(timespec=spec) + "Z"
+    assert values.moment(utc, "f").text == utc and re.match(values.MOMENT_PATTERN, utc)
