@@ -7,25 +7,26 @@ import functools
 import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
-from fastapi import Depends, Path, Query, Request, Security
+from fastapi import Depends, Query, Request, Security
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ValidationError
 
 from api.errors import ApiProblem
+from api.fields import DayQuery
+from api.fields import UsccPath as UsccPath  # routes take it from here
 from api.metrics import Metrics
-from api.schemas import DAY_PATTERN, EXAMPLE_USCC, MAX_YEAR, MIN_YEAR
 from api.strict import check_json_body, repeated_query, repeated_query_error
+from ledger import values
 from ledger.bootstrap import Services
-from ledger.dates import today_cst
 from ledger.errors import InvalidInput
 from ledger.services.access import AccessLog, ApiKey, ApiKeys, Idempotency, RateLimiter
 from ledger.services.application import Ledger
-from ledger.uscc import validate_uscc
+from ledger.values import today_cst
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -243,55 +244,39 @@ def json_body(model: type[M], scope: str) -> Any:
 
 # -- parameters ----------------------------------------------------------------------------
 
-UsccPath = Annotated[
-    str,
-    Path(description="the enterprise's USCC (18 characters)", examples=[EXAMPLE_USCC]),
-]
-AsOf = Annotated[
-    str | None,
-    Query(
-        pattern=DAY_PATTERN,
-        description="the end of this day, China Standard Time (YYYY-MM-DD; default today)",
-        json_schema_extra={"format": "date"},
-        examples=["2026-01-01"],
-    ),
-]
+AsOf = DayQuery
 Limit = Annotated[int, Query(ge=1, le=1000, description="page size (default 100, at most 1000)")]
 
 
 def path_uscc(value: str) -> str:
+    """The path's USCC as the schema states it (`values.uscc_form`), compact."""
     try:
-        return validate_uscc(value)
+        return values.uscc_form(value)
     except InvalidInput as e:
         e.location = "path"  # type: ignore[attr-defined]
         raise
 
 
+def query_uscc(value: str, field: str = "uscc") -> str:
+    try:
+        return values.uscc_form(value, field)
+    except InvalidInput as e:
+        e.location = "query"  # type: ignore[attr-defined]
+        raise
+
+
 def query_day(value: str | None, field: str, default: str) -> str:
+    """A ``YYYY-MM-DD`` query parameter (`values.day`), or ``default`` when absent."""
     if value is None:
         return default
-    try:
-        day = date.fromisoformat(value)
-    except ValueError:
-        raise InvalidInput(field, "format", f"{field}: not a YYYY-MM-DD date") from None
-    if not MIN_YEAR <= day.year <= MAX_YEAR:
-        raise InvalidInput(field, "range", f"{field}: the year must lie in {MIN_YEAR}-{MAX_YEAR}")
-    return day.isoformat()
+    return values.day(value, field).isoformat()
 
 
 def query_moment(value: str | None, field: str) -> datetime | None:
-    """An ISO 8601 timestamp with a UTC offset (a naive one is refused)."""
+    """An RFC 3339 query parameter (`values.moment`), or None when absent."""
     if value is None:
         return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise InvalidInput(field, "format", f"{field}: not an ISO 8601 timestamp") from None
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise InvalidInput(field, "offset", f"{field}: needs a UTC offset (e.g. +08:00)")
-    if not MIN_YEAR <= moment.year <= MAX_YEAR:
-        raise InvalidInput(field, "range", f"{field}: the year must lie in {MIN_YEAR}-{MAX_YEAR}")
-    return moment
+    return values.moment(value, field).at
 
 
 def personal(key: ApiKey) -> bool:

@@ -8,7 +8,6 @@ becomes a 500 problem with no stack trace (and is logged).
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote
@@ -154,24 +153,13 @@ def field_name(loc: Sequence[Any]) -> tuple[str, str]:
 
 
 def pattern_message(pattern: str) -> str:
-    from api.schemas import DAY_PATTERN, MAX_YEAR, MIN_YEAR, MOMENT_PATTERN, TEXT_PATTERN
+    from api.schemas import TEXT_PATTERN
+    from ledger.values import DISTRICT_PATTERN
 
     return {
-        DAY_PATTERN: f"not a YYYY-MM-DD date in the years {MIN_YEAR}-{MAX_YEAR}",
-        MOMENT_PATTERN: f"not an ISO 8601 timestamp in the years {MIN_YEAR}-{MAX_YEAR}",
         TEXT_PATTERN: "must hold visible text and no control characters",
-        r"^[0-9]{6}$": "must be a 6-digit division code",
+        DISTRICT_PATTERN: "must be a 6-digit division code",
     }.get(pattern, f"must match {pattern}")
-
-
-def year_out_of_range(pattern: str, value: Any) -> bool:
-    """A date or moment refused by its pattern only for its year."""
-    from api.schemas import DAY_PATTERN, MOMENT_PATTERN
-
-    return (
-        pattern in (DAY_PATTERN, MOMENT_PATTERN) and isinstance(value, str)
-        and re.match(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}", value) is not None
-    )
 
 
 def validation_errors(errors: Sequence[Any]) -> list[dict[str, str]]:
@@ -183,10 +171,7 @@ def validation_errors(errors: Sequence[Any]) -> list[dict[str, str]]:
         if e.get("type") == "json_invalid":
             message = "the body is not valid JSON"
         elif e.get("type") == "string_pattern_mismatch":
-            pattern = str((e.get("ctx") or {}).get("pattern", ""))
-            message = pattern_message(pattern)
-            if year_out_of_range(pattern, e.get("input")):
-                reason = "range"
+            message = pattern_message(str((e.get("ctx") or {}).get("pattern", "")))
         found.append(field_error(name, where, reason, f"{name}: {message}"))
     return found
 

@@ -30,7 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import page_auth
 from api.responses import refusal
-from ledger.dates import today_cst
+from ledger.values import today_cst
 from ledger.projections.freshness import freshness
 from ledger.services import letters
 from ledger.services.sessions import Sessions

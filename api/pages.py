@@ -30,16 +30,16 @@ from fastapi.templating import Jinja2Templates
 from starlette.responses import RedirectResponse, Response
 
 from api import page_auth as auth
+from ledger import values
 from ledger.aggregates.enterprise import PLACE_TYPES
 from ledger.bootstrap import Services
-from ledger.dates import CST, today_cst
 from ledger.errors import EnterpriseNotFound, InvalidInput, RuleViolation, VersionConflict
 from ledger.projections import queries
 from ledger.services import letters
 from ledger.services.access import ApiKeys
 from ledger.services.commitments import Claimed, LetterRefused
 from ledger.storage.events import LoggedEvent
-from ledger.uscc import validate_uscc
+from ledger.values import CST, today_cst
 
 logger = logging.getLogger("ledger.pages")
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).resolve().parent / "templates"))
@@ -259,9 +259,7 @@ def place_type_param(value: str | None) -> str | None:
 def district_param(value: str | None) -> str | None:
     if value is None or value == "":
         return None
-    if not (len(value) == 6 and value.isascii() and value.isdigit()):
-        raise InvalidInput("district", "format", "district: must be a 6-digit division code")
-    return value
+    return values.district(value)
 
 
 def has_control_chars(value: str) -> bool:
@@ -271,7 +269,7 @@ def has_control_chars(value: str) -> bool:
 
 
 def uscc_param(value: str) -> str:
-    return validate_uscc(value.strip())
+    return values.uscc(value.strip())
 
 
 def query_string(**params: Any) -> str:

@@ -1,18 +1,22 @@
 """The HTTP API's request and response models: a small family per resource, with
 examples, so OpenAPI is complete enough to generate a client from.
 
-Request models check shapes (types, enumerations, lengths, formats); the domain
-checks meaning (USCC checksums, offsets, order of events) and names the field too.
-Text is refused when it holds control characters, and moments and dates when their
-year lies outside 1900-2999, so no input can reach the store that it cannot keep.
+Request models check shapes (types, enumerations, lengths) and the ledger's values
+with the parsers of `ledger.values` (USCCs, RFC 3339 moments, days, division codes,
+through the types of `api.fields`); the domain checks meaning (order of events, the
+rules) and names the field too. Text is refused when it holds control characters, and
+moments and dates when their year lies outside 1900-2999, so no input can reach the
+store that it cannot keep.
 """
 
 
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic_core import PydanticCustomError
+
+from api.fields import EXAMPLE_USCC, Day, District, Moment, Uscc, UsccIn
 
 PlaceType = Literal["hotel", "bathhouse", "beauty_salon", "barbershop"]
 Outcome = Literal["compliant", "rectify", "ban"]
@@ -25,17 +29,6 @@ EventType = Literal["Licensed", "Committed", "Inspected", "Rectified", "Banned",
 CONTROL = "\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F"
 TEXT_PATTERN = f"^[^{CONTROL}]*[^\\s{CONTROL}][^{CONTROL}]*$"  # some visible character
 OPTIONAL_TEXT_PATTERN = f"^[^{CONTROL}]*$"
-MIN_YEAR, MAX_YEAR = 1900, 2999
-YEAR = "(19|2[0-9])[0-9]{2}"  # MIN_YEAR..MAX_YEAR
-DAY_PATTERN = f"^{YEAR}-[0-9]{{2}}-[0-9]{{2}}$"
-MOMENT_PATTERN = f"^{YEAR}-"  # the rest is checked by the domain (format, offset)
-
-EXAMPLE_USCC = "91350200776049653A"
-
-
-def _year_in_range(year: int) -> None:
-    if not MIN_YEAR <= year <= MAX_YEAR:
-        raise PydanticCustomError("range", f"the year must lie in {MIN_YEAR}-{MAX_YEAR}")
 
 
 def strict_int(value: Any) -> Any:
@@ -46,38 +39,12 @@ def strict_int(value: Any) -> Any:
     return value
 
 
-def check_day(value: str) -> str:
-    try:
-        day = date.fromisoformat(value)
-    except ValueError:
-        raise PydanticCustomError("format", "not a calendar date (YYYY-MM-DD)") from None
-    _year_in_range(day.year)
-    return value
-
-
 Text100 = Annotated[str, Field(max_length=100, pattern=TEXT_PATTERN)]
 Text200 = Annotated[str, Field(max_length=200, pattern=TEXT_PATTERN)]
 Text500 = Annotated[str, Field(max_length=500, pattern=TEXT_PATTERN)]
 Text1000 = Annotated[str, Field(max_length=1000, pattern=TEXT_PATTERN)]
 OptionalText100 = Annotated[str | None, Field(max_length=100, pattern=OPTIONAL_TEXT_PATTERN)]
 OptionalText2000 = Annotated[str | None, Field(max_length=2000, pattern=OPTIONAL_TEXT_PATTERN)]
-MomentText = Annotated[
-    str, Field(pattern=MOMENT_PATTERN, json_schema_extra={"format": "date-time"})
-]  # years MIN_YEAR..MAX_YEAR; the domain checks the rest (format, offset)
-
-Day = Annotated[
-    str,
-    Field(pattern=DAY_PATTERN, json_schema_extra={"format": "date"}, examples=["2026-03-01"]),
-    AfterValidator(check_day),
-]
-Uscc = Annotated[
-    str,
-    Field(
-        description="Unified Social Credit Code (18 characters, GB 32100-2015); "
-        "returned in compact upper-case form",
-        examples=[EXAMPLE_USCC],
-    ),
-]
 
 
 class Request(BaseModel):
@@ -90,7 +57,7 @@ class Request(BaseModel):
 class LicenceCreate(Request):
     """A business licence was issued: the enterprise enters the ledger."""
 
-    uscc: Uscc
+    uscc: UsccIn
     name: Text200 = Field(
         description="the enterprise's registered name",
         examples=["Songbei Riverside Barbershop"],
@@ -100,15 +67,13 @@ class LicenceCreate(Request):
         description="premises address",
         examples=["18 Chuangxin Road, Songbei District, Harbin"],
     )
-    district: str = Field(
-        pattern=r"^[0-9]{6}$", description="administrative division code", examples=["230109"]
-    )
+    district: District
     legal_representative: Text100 = Field(
         description="legal representative (personal data)",
         examples=["Wang Li"],
     )
-    licensed_at: MomentText = Field(
-        description="when the licence was issued (ISO 8601 with a UTC offset)",
+    licensed_at: Moment = Field(
+        description="when the licence was issued (RFC 3339, with its UTC offset)",
         examples=["2025-01-02T09:00:00+08:00"],
     )
 
@@ -132,8 +97,8 @@ Condition = Annotated[str, Field(max_length=500, pattern=OPTIONAL_TEXT_PATTERN)]
 class CommitmentCreate(Request):
     """The enterprise submitted its notification and commitment letter."""
 
-    committed_at: MomentText = Field(
-        description="when the commitment was made (ISO 8601 with a UTC offset)",
+    committed_at: Moment = Field(
+        description="when the commitment was made (RFC 3339, with its UTC offset)",
         examples=["2025-01-05T10:30:00+08:00"],
     )
     signatory: Text100 = Field(description="who signed the letter", examples=["Wang Li"])
@@ -162,8 +127,8 @@ class CommitmentCreate(Request):
 class InspectionCreate(Request):
     """An on-site verification or routine inspection."""
 
-    inspected_at: MomentText = Field(
-        description="when the inspection took place (ISO 8601 with a UTC offset)",
+    inspected_at: Moment = Field(
+        description="when the inspection took place (RFC 3339, with its UTC offset)",
         examples=["2025-03-01T14:00:00+08:00"],
     )
     inspector: Text100 = Field(description="the inspector", examples=["Inspector Zhao"])
@@ -195,8 +160,8 @@ class InspectionCreate(Request):
 class RectificationCreate(Request):
     """The ordered rectification was verified as done."""
 
-    rectified_at: MomentText = Field(
-        description="when the rectification was verified (ISO 8601 with a UTC offset)",
+    rectified_at: Moment = Field(
+        description="when the rectification was verified (RFC 3339, with its UTC offset)",
         examples=["2025-03-20T11:00:00+08:00"],
     )
     verified_by: Text100 = Field(description="who verified it", examples=["Inspector Zhao"])
@@ -218,8 +183,8 @@ class RectificationCreate(Request):
 class BanCreate(Request):
     """Operation was banned by decision."""
 
-    banned_at: MomentText = Field(
-        description="when the ban took effect (ISO 8601 with a UTC offset)",
+    banned_at: Moment = Field(
+        description="when the ban took effect (RFC 3339, with its UTC offset)",
         examples=["2025-04-01T09:00:00+08:00"],
     )
     reason: Text1000 = Field(
@@ -244,8 +209,8 @@ class BanCreate(Request):
 class RepairCreate(Request):
     """A general adverse record was repaired (credit repair)."""
 
-    repaired_at: MomentText = Field(
-        description="when the repair was approved (ISO 8601 with a UTC offset)",
+    repaired_at: Moment = Field(
+        description="when the repair was approved (RFC 3339, with its UTC offset)",
         examples=["2025-08-01T09:00:00+08:00"],
     )
     record: Text100 = Field(

@@ -117,8 +117,8 @@ def measure(kind: str, writes: int = 300, reads: int = 600, rounds: int = 5) -> 
     import httpx
 
     from api.app import create_app
-    from ledger.dates import today_cst
     from ledger.services.access import ApiKeys
+    from ledger.values import today_cst
 
     with fresh_store(kind) as settings, fresh_store(kind) as library_settings:
         services = bootstrap(settings)

@@ -16,9 +16,9 @@ from typing import Any
 from bench.common import Result, latency_ms, rate
 from ledger.aggregates.enterprise import Enterprise, enterprise_id
 from ledger.bootstrap import Services
-from ledger.dates import CST, today_cst
 from ledger.projections import queries
 from ledger.services.demo import seed_city, uscc_for
+from ledger.values import CST, today_cst
 
 PAST = "2024-06-30"  # "as of a date": a day in the middle of the city's history
 LONG_SEED = 777_777  # the seed whose first USCC is the 10,000-event enterprise

@@ -23,7 +23,7 @@ from datetime import time as dtime
 from pathlib import Path
 from typing import Any
 
-from ledger.dates import CST, add_months
+from ledger.values import CST, add_months
 
 Command = tuple[str, dict[str, Any]]
 PLACE_TYPES = ("hotel", "bathhouse", "beauty_salon", "barbershop")

@@ -29,9 +29,9 @@ from typing import Any
 from bench.common import fresh_store, latency_ms, store_size
 from bench.reads import long_history, travel
 from ledger.bootstrap import Services, bootstrap
-from ledger.dates import today_cst
 from ledger.projections import queries
 from ledger.services.demo import History, batches, generate
+from ledger.values import today_cst
 
 PAST = "2024-06-30"
 LONG = 5_000  # events of the enterprise whose history is replayed for time travel

@@ -4,13 +4,7 @@ from __future__ import annotations
 
 import random
 
-ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
-WEIGHTS = [pow(3, i, 31) for i in range(17)]
-
-
-def uscc_check(body: str) -> str:
-    total = sum(ALPHABET.index(c) * w for c, w in zip(body, WEIGHTS, strict=True))
-    return ALPHABET[(31 - total % 31) % 31]
+from ledger.values import ALPHABET, check_character
 
 
 def random_uscc(rng: random.Random | None = None, district: str = "230109") -> str:
@@ -22,7 +16,7 @@ def random_uscc(rng: random.Random | None = None, district: str = "230109") -> s
     while True:
         org = "".join(rng.choice(ALPHABET[:10] + "ABCDEFGHJKLMNPQRTUWXY") for _ in range(9))
         body = "92" + district + org
-        code = body + uscc_check(body)
+        code = body + check_character(body)
         if std.is_valid(code):
             return code
 

@@ -5,19 +5,17 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 
-from api.deps import AuditKey, Limit, StateDep, query_moment
+from api.deps import AuditKey, Limit, StateDep, query_moment, query_uscc
 from api.docs import READ, problems
-from api.schemas import MOMENT_PATTERN, AccessLogPage
-from ledger.errors import InvalidInput
+from api.fields import MOMENT_SCHEMA, MOMENT_TEXT, USCC_SCHEMA
+from api.schemas import AccessLogPage
 from ledger.services.access import stamp
-from ledger.uscc import validate_uscc
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
 
 Moment = Annotated[
     str | None,
-    Query(description="ISO 8601 timestamp with a UTC offset",
-          json_schema_extra={"format": "date-time"}, pattern=MOMENT_PATTERN,
+    Query(description=MOMENT_TEXT, json_schema_extra=MOMENT_SCHEMA,
           examples=["2026-01-01T00:00:00+08:00"]),
 ]
 
@@ -36,7 +34,9 @@ def access_log(
         str | None, Query(alias="key", max_length=64, description="only this API key's reads")
     ] = None,
     uscc: Annotated[
-        str | None, Query(max_length=100, description="only reads of this enterprise")
+        str | None,
+        Query(description="only reads of this enterprise (its USCC)",
+              json_schema_extra=USCC_SCHEMA),
     ] = None,
     since: Moment = None,
     until: Moment = None,
@@ -49,13 +49,7 @@ def access_log(
     """Every partner read (standings, lookups, lists, feed, audit), oldest first: the
     key's name, the route and target, the status, the USCCs concerned and the time
     (UTC). Reads are written in batches within a fraction of a second."""
-    code = None
-    if uscc is not None:
-        try:
-            code = validate_uscc(uscc)
-        except InvalidInput as e:
-            e.location = "query"  # type: ignore[attr-defined]
-            raise
+    code = query_uscc(uscc) if uscc is not None else None
     start, end = query_moment(since, "since"), query_moment(until, "until")
     items, next_id = state.access_log.query(
         key_name=key_name, uscc=code, since=stamp(start) if start else None,

@@ -12,7 +12,8 @@ from pydantic import BaseModel, Field, JsonValue
 from api.deps import AuditKey, ServicesDep, UsccPath, path_uscc, query_moment, read_subjects
 from api.docs import PROBLEM_REF, READ, problems
 from api.errors import PROBLEM, ApiProblem
-from api.schemas import MOMENT_PATTERN, Event
+from api.fields import MOMENT_SCHEMA, MOMENT_TEXT
+from api.schemas import Event
 from ledger.errors import InvalidInput
 
 router = APIRouter(prefix="/v1", tags=["audit"])
@@ -93,9 +94,8 @@ def history(
     uscc: UsccPath,
     known_at: Annotated[
         str | None,
-        Query(description="only events recorded at or before this moment (ISO 8601 with a "
-              "UTC offset; default: all)", json_schema_extra={"format": "date-time"},
-              pattern=MOMENT_PATTERN,
+        Query(description="only events recorded at or before this moment (default: all; "
+              f"{MOMENT_TEXT})", json_schema_extra=MOMENT_SCHEMA,
               examples=["2026-01-01T12:00:00+08:00"]),
     ] = None,
 ) -> dict[str, object]:

@@ -29,8 +29,8 @@ from api.deps import (
 )
 from api.docs import READ, WRITE, body_doc, problems
 from api.errors import ApiProblem
+from api.fields import MOMENT_SCHEMA, MOMENT_TEXT
 from api.schemas import (
-    MOMENT_PATTERN,
     BanCreate,
     CommitmentCreate,
     InspectionCreate,
@@ -266,8 +266,8 @@ def get_standing(
         str | None,
         Query(
             description="audit:read only: the standing computed from the events recorded at "
-            "or before this moment (ISO 8601 with a UTC offset)",
-            json_schema_extra={"format": "date-time"}, pattern=MOMENT_PATTERN,
+            f"or before this moment ({MOMENT_TEXT})",
+            json_schema_extra=MOMENT_SCHEMA,
             examples=["2026-01-01T12:00:00+08:00"],
         ),
     ] = None,

@@ -7,16 +7,14 @@ from fastapi.responses import JSONResponse, Response
 
 from api.deps import AsOf, Limit, ReadKey, StateDep, query_day
 from api.docs import READ, problems
+from api.fields import DistrictQuery
 from api.schemas import PlaceType, PunishmentPage, RewardPage
 from ledger.projections import queries
 
 router = APIRouter(prefix="/v1/lists", tags=["lists"])
 
 PlaceFilter = Annotated[PlaceType | None, Query(description="only this kind of place")]
-DistrictFilter = Annotated[
-    str | None,
-    Query(pattern=r"^[0-9]{6}$", description="only this division code", examples=["230109"]),
-]
+DistrictFilter = DistrictQuery
 CURSOR_PATTERN = r"^[0-9A-HJ-NPQRTUWXY]{18}$"
 Cursor = Annotated[
     str | None,

@@ -8,8 +8,8 @@ from fastapi.responses import JSONResponse, Response
 from api.deps import AsOf, ReadKey, StateDep, json_body, personal, query_day, read_subjects
 from api.docs import READ, body_doc, problems
 from api.schemas import LookupRequest, LookupResult
+from ledger import values
 from ledger.errors import InvalidInput
-from ledger.uscc import validate_uscc
 
 router = APIRouter(prefix="/v1", tags=["standings"])
 
@@ -36,7 +36,7 @@ def lookup_standings(
     invalid: list[str] = []
     for sent in dict.fromkeys(body.usccs):
         try:
-            codes[sent] = validate_uscc(sent)
+            codes[sent] = values.uscc(sent)
         except InvalidInput:
             invalid.append(sent)
     wanted = list(dict.fromkeys(codes.values()))

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import IO, TYPE_CHECKING, Any
 
+from ledger import values
 from ledger.aggregates.enterprise import enterprise_id
 from ledger.audit.encoding import event_leaf_hash, leaf_fields
 from ledger.audit.merkle import NodeReader, inclusion_path
@@ -21,7 +22,6 @@ from ledger.audit.tree import TreeError
 from ledger.audit.verify import settle
 from ledger.errors import EnterpriseNotFound
 from ledger.storage.events import decode
-from ledger.uscc import validate_uscc
 
 if TYPE_CHECKING:
     from ledger.audit.service import Audit
@@ -66,7 +66,7 @@ def write_export(
 ) -> ExportSummary:
     """Sign a checkpoint first when the tree has grown past the latest one, then write."""
     if uscc is not None:
-        uscc = validate_uscc(uscc)
+        uscc = values.uscc(uscc)
     settle(audit.tree, wait)
     checkpoint = audit.checkpoint(catch_up=False, only_if_grown=True) or audit.latest_checkpoint()
     if checkpoint is None:  # never: only_if_grown signs one when there is none

@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import IO, TYPE_CHECKING, Any
 
+from ledger import values
 from ledger.audit.encoding import event_leaf_hash
 from ledger.audit.export import ExportSummary, write_export
 from ledger.audit.keystore import load_signing_key
@@ -23,7 +24,6 @@ from ledger.errors import BeyondLog, EnterpriseNotFound, InvalidInput, LedgerErr
 from ledger.storage.db import Database, Tx
 from ledger.storage.eventlog import EventLog
 from ledger.storage.events import LoggedEvent
-from ledger.uscc import validate_uscc
 
 if TYPE_CHECKING:
     from ledger.services.application import Clock
@@ -171,7 +171,7 @@ class Audit:
         each with its ``enterprise_id`` and its leaf hash as the hash tree holds it
         (computed from the event when the tree has not reached it yet): every field of
         the leaf, so an auditor can recompute it. Not redacted: for audit:read."""
-        uscc = validate_uscc(uscc)
+        uscc = values.uscc(uscc)
         with self.db.transaction() as tx:
             events = self.log.of_enterprise(tx, uscc)
             if not events:

@@ -22,12 +22,12 @@ import json
 from dataclasses import fields
 from datetime import datetime, timedelta, timezone
 
-from ledger.dates import day_of
 from ledger.errors import EnterpriseNotFound
 from ledger.policy.facts import Facts, Record, apply
 from ledger.storage.db import Database, Tx
 from ledger.storage.eventlog import EventLog
 from ledger.storage.events import LoggedEvent
+from ledger.values import day_of
 
 EVERY = 64
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)

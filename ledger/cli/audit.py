@@ -120,11 +120,11 @@ def export(
         fail(f"--out: {out} is a directory")
     if not out.parent.is_dir():
         fail(f"--out: no directory {out.parent}")
-    from ledger.uscc import validate_uscc
+    from ledger import values
 
     with services(sync_projections=False) as s, progress_bar("exporting") as progress:
         if uscc is not None:
-            uscc = validate_uscc(uscc)  # bad input: exit 2, nothing written
+            uscc = values.uscc(uscc)  # bad input: exit 2, nothing written
         partial = out.with_name(out.name + ".partial")
         try:
             with partial.open("w", encoding="utf-8") as fh:

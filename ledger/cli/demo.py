@@ -7,7 +7,9 @@ from typing import Annotated
 
 import typer
 
+from ledger import values
 from ledger.cli.common import fail, is_terminal, services
+from ledger.errors import InvalidInput
 
 app = typer.Typer(help="Synthetic data for demos and benchmarks.", no_args_is_help=True)
 
@@ -33,9 +35,9 @@ def seed(
     stop: date | None = None
     if until is not None:
         try:
-            stop = date.fromisoformat(until)
-        except ValueError:
-            fail("--until: not a YYYY-MM-DD date")
+            stop = values.day(until, "--until")
+        except InvalidInput as e:
+            fail(str(e))
     with services(sync_projections=False) as s:
         if if_empty:
             with s.db.transaction() as tx:

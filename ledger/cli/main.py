@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import date, datetime, timezone
+from datetime import datetime
 from typing import Annotated
 
 import typer
 
+from ledger import values
 from ledger.cli.common import cannot_open, fail, load_settings, services
-from ledger.dates import today_cst
+from ledger.errors import InvalidInput
+from ledger.values import today_cst
 
 app = typer.Typer(
     name="ledger",
@@ -72,28 +74,23 @@ def default_public_url(host: str, port: int) -> str:
 
 
 def parse_day(value: str | None, field: str) -> str | None:
+    """A ``YYYY-MM-DD`` option, parsed as the API parses it; exit 2 naming it."""
     if value is None:
         return None
     try:
-        return date.fromisoformat(value).isoformat()
-    except ValueError:
-        fail(f"{field}: not a YYYY-MM-DD date")
+        return values.day(value, field).isoformat()
+    except InvalidInput as e:
+        fail(str(e))
 
 
 def parse_moment(value: str | None, field: str) -> datetime | None:
+    """An RFC 3339 timestamp option, parsed as the API parses it; exit 2 naming it."""
     if value is None:
         return None
     try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        fail(f"{field}: not an ISO 8601 timestamp")
-    if moment.tzinfo is None:
-        fail(f"{field}: needs a UTC offset (e.g. +08:00)")
-    try:
-        moment.astimezone(timezone.utc)
-    except OverflowError:
-        fail(f"{field}: out of range")
-    return moment
+        return values.moment(value, field).at
+    except InvalidInput as e:
+        fail(str(e))
 
 
 @app.command()
@@ -107,7 +104,7 @@ def history(
     known_at: Annotated[
         str | None,
         typer.Option("--known-at", help="only what the ledger had recorded by then "
-                     "(ISO timestamp with offset)"),
+                     "(RFC 3339 timestamp with its offset)"),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:

@@ -13,11 +13,11 @@ from datetime import date, timedelta
 from functools import lru_cache
 from typing import Any, NamedTuple
 
-from ledger.dates import ONE_DAY, add_years, day_of
 from ledger.errors import InvalidInput
 from ledger.policy.facts import Facts, Record, apply, pending_record
 from ledger.policy.records import KINDS, display_until, repairable_from
 from ledger.storage.events import LoggedEvent
+from ledger.values import ONE_DAY, add_years, day_of
 
 FOREVER = "9999-12-31"
 

@@ -1,5 +1,7 @@
 """What an enterprise's events establish, folded once, in order: the input of every
-credit policy. Pure: no I/O, no clock; serialisable so projections can keep it."""
+credit policy and the state the Enterprise aggregate decides on (its guards read these
+facts, its events apply them), so each rule of the domain is written here once.
+Pure: no I/O, no clock; serialisable so projections can keep it."""
 
 from __future__ import annotations
 
@@ -9,8 +11,8 @@ from datetime import date
 from functools import lru_cache
 from typing import Any, Protocol
 
-from ledger.dates import day_of
 from ledger.policy.records import BANNED, RECTIFICATION_OVERDUE, overdue_since, record_id
+from ledger.values import day_of
 
 
 class Event(Protocol):
@@ -39,11 +41,13 @@ class Record:
     reason: str = ""
     decision_no: str = ""
     repaired_on: str | None = None
+    fixed_on: str | None = None  # the problem behind it was rectified (a repair needs it)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "id": self.id, "kind": self.kind, "since": self.since, "reason": self.reason,
             "decision_no": self.decision_no, "repaired_on": self.repaired_on,
+            "fixed_on": self.fixed_on,
         }
 
 
@@ -61,6 +65,7 @@ class Facts:
     last_on: str = ""  # CST day of the latest event
     base: str = "licensed"  # licensed | committed | compliant | rectify | banned
     first_committed_on: str | None = None
+    last_committed_on: str | None = None
     first_inspection_on: str | None = None
     inspections: list[list[Any]] = field(default_factory=list)  # every one: [day, score, outcome]
     order: list[Any] | None = None  # open rectification order: [version, deadline]
@@ -75,6 +80,7 @@ class Facts:
             "licensed_on": self.licensed_on, "version": self.version,
             "position": self.position, "last_on": self.last_on, "base": self.base,
             "first_committed_on": self.first_committed_on,
+            "last_committed_on": self.last_committed_on,
             "first_inspection_on": self.first_inspection_on,
             "inspections": [list(i) for i in self.inspections],
             "order": list(self.order) if self.order is not None else None,
@@ -116,10 +122,11 @@ def apply(facts: Facts | None, event: Event, day: str | None = None) -> Facts:
     if kind == "Committed":
         if facts.first_committed_on is None:
             facts.first_committed_on = day
+        facts.last_committed_on = day
         if facts.base == "licensed":
             facts.base = "committed"
     elif kind == "Inspected":
-        close_order(facts, day)
+        close_order(facts, day, fixed=d["outcome"] == "compliant")
         facts.first_inspection_on = facts.first_inspection_on or day
         facts.inspections.append([day, d["score"], d["outcome"]])
         if d["outcome"] == "compliant":
@@ -128,7 +135,7 @@ def apply(facts: Facts | None, event: Event, day: str | None = None) -> Facts:
             facts.base = "rectify"
             facts.order = [event.version, d["rectification_deadline"]]
     elif kind == "Rectified":
-        close_order(facts, day)
+        close_order(facts, day, fixed=True)
         facts.base = "compliant"
     elif kind == "Banned":
         close_order(facts, day)
@@ -146,14 +153,19 @@ def apply(facts: Facts | None, event: Event, day: str | None = None) -> Facts:
     return facts
 
 
-def close_order(facts: Facts, day: str) -> None:
-    """A deadline missed before the order closed leaves an overdue record for good."""
-    if facts.order is None:
-        return
-    version, deadline = facts.order
-    if day > deadline:
-        facts.records.append(pending_record(version, deadline))
-    facts.order = None
+def close_order(facts: Facts, day: str, fixed: bool = False) -> None:
+    """An order ends with its rectification, the next inspection or a ban; a deadline
+    missed before that leaves an overdue record for good. Compliance (a verified
+    rectification or a compliant inspection, ``fixed``) fixes every earlier problem."""
+    if facts.order is not None:
+        version, deadline = facts.order
+        if day > deadline:
+            facts.records.append(pending_record(version, deadline))
+        facts.order = None
+    if fixed:
+        for r in facts.records:
+            if r.fixed_on is None and r.kind == RECTIFICATION_OVERDUE.name:
+                r.fixed_on = day
 
 
 def pending_record(version: int, deadline: str) -> Record:

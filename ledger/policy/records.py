@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from ledger.dates import ONE_DAY, add_months
+from ledger.values import ONE_DAY, add_months
 
 
 @dataclass(frozen=True)

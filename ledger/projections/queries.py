@@ -21,12 +21,11 @@ import json
 from datetime import date
 from typing import Any
 
+from ledger import values
 from ledger.errors import InvalidInput
-from ledger.policy.credit import FOREVER
 from ledger.storage.db import Tx
 
 MAX_LIMIT = 1000
-USCC_CHARS = frozenset("0123456789ABCDEFGHJKLMNPQRTUWXY")
 STANDING_FIELDS = (
     "status", "credit_class", "hygiene_grade", "on_reward_list", "on_punishment_list",
     "records", "verification_due", "rectification_deadline",
@@ -43,13 +42,8 @@ def live_set(tx: Tx) -> str | None:
 
 
 def check_day(value: str, field: str = "as_of") -> str:
-    try:
-        day = date.fromisoformat(value).isoformat()
-    except (TypeError, ValueError):
-        raise InvalidInput(field, "format", f"{field}: not a YYYY-MM-DD date") from None
-    if day >= FOREVER:  # timelines end there (exclusive)
-        raise InvalidInput(field, "range", f"{field}: must be before {FOREVER}")
-    return day
+    """A ``YYYY-MM-DD`` day in the years the ledger computes with (`ledger.values`)."""
+    return values.day(value, field).isoformat()
 
 
 def check_limit(limit: int) -> int:
@@ -76,7 +70,7 @@ def decode_cursor(cursor: str, parts: int) -> list[str]:
     if len(found) != parts:
         raise bad
     uscc = found[-1]
-    if len(uscc) != 18 or not set(uscc) <= USCC_CHARS:
+    if not values.is_compact_uscc(uscc):
         raise bad
     if parts == 2:
         try:

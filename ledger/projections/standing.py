@@ -14,11 +14,11 @@ from collections.abc import Iterable, Sequence
 from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 
-from ledger.dates import day_of
 from ledger.policy.credit import FOREVER, Policy
 from ledger.policy.facts import Event, Facts, apply
 from ledger.storage.db import Tx
 from ledger.storage.events import LoggedEvent
+from ledger.values import day_of
 
 Segment = tuple[str, str, dict[str, Any]]
 

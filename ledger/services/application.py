@@ -19,11 +19,11 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError
 
+from ledger import values
 from ledger.aggregates.enterprise import Enterprise, enterprise_id
 from ledger.errors import ConcurrentWrite, EnterpriseNotFound, RuleViolation, VersionConflict
 from ledger.storage.events import LoggedEvent, decode
 from ledger.storage.hooked import InTx, InTxFailed
-from ledger.uscc import validate_uscc
 
 Clock = Callable[[], datetime]
 RETRIES = 3  # a write without an expected version that lost a race decides again
@@ -162,7 +162,7 @@ class Ledger(Application[UUID]):
     # -- plumbing ------------------------------------------------------------------------------
 
     def enterprise(self, uscc: str) -> Enterprise:
-        uscc = validate_uscc(uscc)
+        uscc = values.uscc(uscc)
         try:
             return self.repository.get(enterprise_id(uscc))  # type: ignore[return-value]
         except AggregateNotFoundError:

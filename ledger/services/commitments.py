@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from ledger import values
 from ledger.errors import ConcurrentWrite, EnterpriseNotFound, RuleViolation, VersionConflict
 from ledger.services import letters
 from ledger.services.application import Ledger, Written, retrying
@@ -23,7 +24,6 @@ from ledger.settings import Settings
 from ledger.storage.db import Database
 from ledger.storage.eventlog import EventLog
 from ledger.storage.events import LoggedEvent
-from ledger.uscc import validate_uscc
 
 
 class LetterRefused(RuleViolation):
@@ -67,7 +67,7 @@ class LetterDesk:
         return letters.secret_key(self.db, self.settings.secret_key)
 
     def events(self, uscc: str) -> list[LoggedEvent]:
-        uscc = validate_uscc(uscc)
+        uscc = values.uscc(uscc)
         with self.db.reading() as tx:
             events = self.log.of_enterprise(tx, uscc)
         if not events:

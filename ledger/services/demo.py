@@ -25,12 +25,10 @@ from typing import Any
 from eventsourcing.persistence import IntegrityError
 
 from ledger.aggregates.enterprise import Enterprise, enterprise_id
-from ledger.dates import CST, add_months, today_cst
 from ledger.errors import InvalidInput, RuleViolation
+from ledger.values import ALPHABET, CST, add_months, check_character, today_cst
 
 START = date(2021, 1, 4)  # the reform began on 2020-10-01; the city's ledger a little later
-ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
-_WEIGHTS = [pow(3, i, 31) for i in range(17)]
 _ORG_SPACE = 31**6
 
 # Harbin's districts (division code, name, streets), weighted roughly by population.
@@ -96,11 +94,6 @@ BAN_REASONS = ("false commitment found by a complaint investigation",
                "serious hygiene incident reported by the CDC")
 
 
-def uscc_check(body: str) -> str:
-    total = sum(ALPHABET.index(c) * w for c, w in zip(body, _WEIGHTS, strict=True))
-    return ALPHABET[(31 - total % 31) % 31]
-
-
 @dataclass(frozen=True)
 class Step:
     """One command of a history: the aggregate method, when, and its other arguments."""
@@ -152,7 +145,7 @@ def uscc_for(seed: int, index: int) -> str:
         value, r = divmod(value, 31)
         digits = ALPHABET[r] + digits
     body = "9" + kind + district + "MA" + str(rng.randrange(10)) + digits
-    return body + uscc_check(body)
+    return body + check_character(body)
 
 
 def _moment(day: date, rng: random.Random) -> datetime:

@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from ledger.aggregates.enterprise import letter_id_for
-from ledger.dates import CST
 from ledger.errors import InvalidInput
+from ledger.values import CST
 
 TOKEN_PURPOSE = b"ledger/letter-commit/v1"
 MAC_BYTES = 16

@@ -19,8 +19,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from ledger import values
 from ledger.audit.timetravel import StateStore, known, micros
-from ledger.dates import day_of
 from ledger.errors import EnterpriseNotFound
 from ledger.policy.credit import Policy
 from ledger.policy.facts import Facts, apply
@@ -31,7 +31,7 @@ from ledger.settings import Settings
 from ledger.storage.db import Database
 from ledger.storage.eventlog import EventLog
 from ledger.storage.events import LoggedEvent
-from ledger.uscc import validate_uscc
+from ledger.values import day_of
 
 
 class NotLicensedYet(EnterpriseNotFound):
@@ -91,7 +91,7 @@ class Standings:
         """The standing at the end of ``day`` (CST), from the read models or, with
         ``known_at``, from what the ledger had recorded by then. EnterpriseNotFound for
         an unknown USCC, NotLicensedYet before its licence (or before it was known)."""
-        uscc = validate_uscc(uscc)
+        uscc = values.uscc(uscc)
         if known_at is None:
             with self.db.reading() as tx:  # one statement (two for a 404)
                 doc = queries.standing(tx, uscc, day)
@@ -110,7 +110,7 @@ class Standings:
         or before ``known_at`` (None: all) that occurred by ``day``, with ``known_at``;
         None when there was none; EnterpriseNotFound when the
         enterprise has no event at all. Not redacted."""
-        uscc = validate_uscc(uscc)
+        uscc = values.uscc(uscc)
         day = queries.check_day(day)
         cut = micros(known_at) if known_at is not None else None
         with self.db.transaction() as tx:
@@ -135,7 +135,7 @@ class Standings:
     def events(self, uscc: str, known_at: datetime | None = None) -> list[LoggedEvent]:
         """An enterprise's events known at ``known_at`` (None: all), in version order;
         EnterpriseNotFound when it has none."""
-        uscc = validate_uscc(uscc)
+        uscc = values.uscc(uscc)
         with self.db.reading() as tx:
             events = self.log.of_enterprise(tx, uscc)
         if not events:
@@ -147,7 +147,7 @@ class Standings:
     ) -> dict[str, Any]:
         """The events known at ``known_at`` that occurred by the end of ``day``, and the
         standing document they give (None before the licence)."""
-        uscc = validate_uscc(uscc)
+        uscc = values.uscc(uscc)
         day = queries.check_day(day)
         events = [e for e in self.events(uscc, known_at) if day_of(e.occurred_at) <= day]
         policy = self.live_policy()

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
-from ledger.dates import day_of
+from ledger.values import day_of
 
 _INTERNAL = ("timestamp", "originator_topic", "uscc", "occurred_at")
 TOPIC_PREFIX = "ledger.aggregates.enterprise:Enterprise."

@@ -378,3 +378,31 @@ def test_bad_access_log_parameters_are_422(
     response = api.client.get("/v1/audit/access-log", params=params, headers=api.auditor)
     assert response.status_code == 422
     assert set(problem_fields(response)) == {field}
+
+
+@pytest.mark.parametrize(
+    "known_at",
+    ["2026-01-01T12:00:00+14:01", "2026-01-01T12:00:00+08:00:30", "2026-W01-4T12:00:00+08:00",
+     "2026-01-01T12+08:00", "2026-01-01T12:00:00,5+08:00", "2026-01-01T12:00:00.1234567Z"],
+)
+def test_known_at_not_in_rfc_3339_form_is_422_format(api: Api, known_at: str) -> None:
+    uscc = api.license().json()["uscc"]
+    response = api.standing(uscc, headers=api.auditor, known_at=known_at)
+    assert response.status_code == 422
+    assert problem_fields(response) == {"known_at": "format"}
+
+
+def test_known_at_takes_z_and_offsets_to_14_hours(api: Api) -> None:
+    uscc = api.license().json()["uscc"]
+    for known_at in ("2026-01-01T04:00:00Z", "2026-01-01T18:00:00+14:00"):
+        response = api.standing(uscc, headers=api.auditor, known_at=known_at)
+        assert response.status_code == 200, response.text
+        assert response.json()["version"] == 1
+
+
+@pytest.mark.parametrize(("uscc", "reason"), [("91350200776049653b", "checksum"),
+                                               ("9135-0200776049653A", "length")])
+def test_the_path_uscc_is_its_18_character_form(api: Api, uscc: str, reason: str) -> None:
+    response = api.standing(uscc)
+    assert response.status_code == 422
+    assert problem_fields(response) == {"uscc": reason}

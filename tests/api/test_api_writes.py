@@ -284,3 +284,61 @@ def test_a_body_over_a_megabyte_is_413(api: Api) -> None:
         headers={**api.writer, "Content-Type": "application/json"},
     )
     assert response.status_code == 413
+
+
+# -- strict values: RFC 3339 moments kept as given, the 18-character USCC (contract v2) ----------
+
+LENIENT_FORMS = [  # each once accepted (and stored rewritten, or cut); now 422 format
+    "2025-01-02T09:00:00+14:01", "2025-01-02T09:00:00-23:59", "2025-01-02T09:00:00+08:00:30",
+    "2025-W01-4T09:00:00+08:00", "2025-01-02T09+08:00", "2025-01-02T09:00:00,5+08:00",
+    "2025-01-02T09:00:00.1234567+08:00", "2025-01-02 09:00:00+08:00", "2025-002T09:00:00Z",
+    "2025-01-02T09:00:00+0800",
+]
+
+
+@pytest.mark.parametrize("moment", LENIENT_FORMS)
+def test_a_moment_not_in_rfc_3339_form_is_422_format_and_stores_nothing(
+    api: Api, moment: str
+) -> None:
+    with api.stores_nothing():
+        response = api.client.post(
+            "/v1/enterprises", json=licence(random_uscc(), licensed_at=moment),
+            headers=api.writer,
+        )
+    assert response.status_code == 422, response.text
+    assert problem_fields(response) == {"licensed_at": "format"}
+
+
+@pytest.mark.parametrize("moment", ["2025-01-05T10:00:00+14:01", "2025-01-05T10:00:00,5Z"])
+def test_a_commitment_at_a_moment_not_in_rfc_3339_form_is_422_format(
+    api: Api, moment: str
+) -> None:
+    uscc = api.license().json()["uscc"]
+    with api.stores_nothing():
+        response = api.post(uscc, "commitments", {"committed_at": moment, "signatory": "W"})
+    assert problem_fields(response) == {"committed_at": "format"}
+
+
+@pytest.mark.parametrize(
+    "moment",
+    ["2025-01-02T01:00:00Z", "2025-01-02T09:00:00.5+08:00", "2025-01-02T09:00:00.000000+08:00",
+     "2025-01-02T15:00:00+14:00", "2025-01-01T11:00:00-14:00", "2025-01-02T01:00:00-00:00"],
+)
+def test_a_moment_is_stored_and_returned_as_the_regulator_gave_it(api: Api, moment: str) -> None:
+    body = api.license(licensed_at=moment).json()
+    assert body["events"][0]["occurred_at"] == moment
+    feed = api.client.get("/v1/feed", params={"after": body["position"] - 1, "limit": 1},
+                          headers=api.reader).json()
+    assert feed["events"][0]["occurred_at"] == moment
+    assert api.standing(body["uscc"], as_of="2025-01-02").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("uscc", "reason"),
+    [("9135 0200 7760 4965 3A", "length"), (" 91350200776049653A", "length"),
+     ("913502-0776049653A", "format")],
+)
+def test_a_uscc_outside_its_18_character_form_is_422(api: Api, uscc: str, reason: str) -> None:
+    with api.stores_nothing():
+        response = api.client.post("/v1/enterprises", json=licence(uscc), headers=api.writer)
+    assert problem_fields(response) == {"uscc": reason}

@@ -178,6 +178,11 @@ def test_an_unknown_enterprise_exits_1(store_settings, written):
         (["91350200776049653A", "--known-at", "2025-03-01"], "--known-at"),
         (["91350200776049653A", "--known-at", "soon"], "--known-at"),
         (["{written}", "--known-at", "0001-01-01T00:00:00+09:00"], "--known-at"),
+        (["{written}", "--known-at", "2025-03-01T10:00:00+14:01"], "--known-at"),
+        (["{written}", "--known-at", "2025-W09-6T10:00:00+08:00"], "--known-at"),
+        (["{written}", "--known-at", "2025-03-01T10:00:00.1234567Z"], "--known-at"),
+        (["{written}", "--as-of", "20250301"], "--as-of"),
+        (["{written}", "--as-of", "3000-01-01"], "--as-of"),
     ],
 )
 @pytest.mark.sqlite_only

@@ -10,10 +10,10 @@ from stdnum.cn import uscc as std
 from typer.testing import CliRunner
 
 from ledger.cli import app
-from ledger.dates import CST
 from ledger.errors import InvalidInput, RuleViolation
 from ledger.projections import queries
 from ledger.services.demo import START, generate, seed_city, uscc_for
+from ledger.values import CST
 
 UNTIL = date(2026, 1, 1)  # the fixed clock's day (2026-01-01T04:00Z is noon in CST)
 NOW = datetime(2026, 1, 1, 4, 0, tzinfo=timezone.utc)

@@ -287,9 +287,12 @@ def test_queries_read_only_the_live_set(services):
 
 
 @pytest.mark.sqlite_only
-def test_the_last_representable_day_is_out_of_range(services):
-    with services.db.transaction() as tx, pytest.raises(InvalidInput) as e:
-        queries.standing(tx, random_uscc(), "9999-12-31")
-    assert e.value.reason == "range"
+def test_days_past_the_years_the_ledger_computes_with_are_out_of_range(services):
+    """Reads take the days the API takes (`ledger.values.day`: 1900-2999)."""
+    for day in ("3000-01-01", "1899-12-31", "9999-12-31"):
+        with services.db.transaction() as tx, pytest.raises(InvalidInput) as e:
+            queries.standing(tx, random_uscc(), day)
+        assert e.value.reason == "range"
     with services.db.transaction() as tx:
-        assert queries.standing(tx, random_uscc(), "9999-12-30") is None
+        assert queries.standing(tx, random_uscc(), "2999-12-31") is None
+        assert queries.standing(tx, random_uscc(), "1900-01-01") is None

@@ -5,12 +5,13 @@ version (what the application would have saved is nothing)."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from ledger.aggregates.enterprise import Enterprise, enterprise_id
 from ledger.errors import InvalidInput, LedgerError, RuleViolation
+from ledger.policy.facts import Record
 
 NOW = datetime(2026, 1, 1, 4, 0, tzinfo=timezone.utc)  # as the tests' FixedClock
 USCC = "922301094JURQ283F3"
@@ -120,7 +121,7 @@ def test_the_id_is_derived_from_the_uscc():
 
 @pytest.mark.parametrize("place_type", ["hotel", "bathhouse", "beauty_salon", "barbershop"])
 def test_each_place_type_of_the_four_small_is_accepted(place_type):
-    assert licensed(place_type=place_type).place_type == place_type
+    assert licensed(place_type=place_type).facts.place_type == place_type
 
 
 @pytest.mark.parametrize(
@@ -327,7 +328,7 @@ def test_a_rectification_closes_the_order():
     ev = e.collect_events()[-1]
     assert (type(ev).__name__, ev.verified_by, ev.note) == ("Rectified", "Inspector Zhao",
                                                            "fans installed")
-    assert e.order is None and e.records == {}
+    assert e.facts.order is None and e.facts.records == []
     assert rule(e, rectify, "2025-02-11T10:00:00+08:00") == "rectification_needs_order"
 
 
@@ -336,18 +337,16 @@ def test_a_rectification_on_the_deadline_day_is_on_time():
     commit(e)
     inspect(e, "2025-02-01T10:00:00+08:00", "rectify", 60, rectification_deadline="2025-02-15")
     rectify(e, "2025-02-15T23:59:00+08:00")
-    assert e.records == {}
+    assert e.facts.records == []
 
 
 def test_a_late_rectification_is_allowed_and_leaves_an_overdue_record():
     e = with_overdue_record()
-    assert e.order is None
-    assert e.records == {
-        "rectification_overdue-3": {
-            "kind": "rectification_overdue", "since": date(2025, 2, 16), "fixed": True,
-            "repaired": False,
-        }
-    }
+    assert e.facts.order is None
+    assert e.facts.records == [
+        Record("rectification_overdue-3", "rectification_overdue", "2025-02-16",
+               fixed_on="2025-03-01")
+    ]
 
 
 def test_a_new_inspection_closes_an_open_order_and_keeps_a_missed_deadline():
@@ -355,8 +354,11 @@ def test_a_new_inspection_closes_an_open_order_and_keeps_a_missed_deadline():
     commit(e)
     inspect(e, "2025-02-01T10:00:00+08:00", "rectify", 60, rectification_deadline="2025-02-15")
     inspect(e, "2025-03-01T10:00:00+08:00", "rectify", 65, rectification_deadline="2025-03-20")
-    assert e.order == {"version": 4, "deadline": date(2025, 3, 20)}
-    assert e.records["rectification_overdue-3"]["fixed"] is False
+    assert e.facts.order == [4, "2025-03-20"]
+    (record,) = e.facts.records
+    assert (record.id, record.since, record.fixed_on) == (
+        "rectification_overdue-3", "2025-02-16", None
+    )
 
 
 # -- Banned: terminal ------------------------------------------------------------------------
@@ -380,7 +382,7 @@ def test_a_ban_closes_an_open_order():
     commit(e)
     inspect(e, "2025-02-01T10:00:00+08:00", "rectify", 60, rectification_deadline="2025-02-15")
     ban(e, "2025-02-05T10:00:00+08:00")
-    assert e.order is None
+    assert e.facts.order is None
 
 
 @pytest.mark.parametrize(
@@ -431,7 +433,7 @@ def test_a_repair_after_the_minimum_period_with_a_new_commitment_is_recorded():
     assert (type(ev).__name__, ev.record, ev.approved_by) == (
         "CreditRepaired", "rectification_overdue-3", "Director Sun"
     )
-    assert e.records["rectification_overdue-3"]["repaired"] is True
+    assert e.facts.records[0].repaired_on == "2025-05-16"
 
 
 def test_a_repair_before_the_minimum_publicity_period_is_refused():
@@ -494,6 +496,19 @@ def test_an_overdue_order_still_open_cannot_be_repaired():
     )
 
 
+def test_an_open_order_is_an_unrectified_record_from_the_day_after_its_deadline():
+    e = licensed()
+    commit(e)
+    inspect(e, "2025-02-01T10:00:00+08:00", "rectify", 60, rectification_deadline="2025-02-15")
+    saved(e)
+    assert rule(e, repair, "2025-02-15T23:59:59+08:00", "rectification_overdue-3") == (
+        "record_unknown"  # on the deadline day there is no record yet
+    )
+    assert rule(e, repair, "2025-02-16T00:00:00+08:00", "rectification_overdue-3") == (
+        "record_not_rectified"
+    )
+
+
 def test_a_record_cannot_be_repaired_twice():
     e = recommitted()
     repair(e, "2025-05-16T10:00:00+08:00", "rectification_overdue-3")
@@ -534,7 +549,11 @@ def test_a_repair_with_invalid_input_names_the_field(kw, field):
     assert invalid(e, repair, "2025-06-01T10:00:00+08:00", record, **kw)[0] == field
 
 
-def test_the_record_id_of_the_aggregate_is_the_one_of_the_policy():
+def test_the_aggregate_decides_on_the_facts_the_policy_folds_from_the_stored_events():
+    """One fold: the aggregate's state, live and replayed, is what the policy folds from
+    the same events as stored (positions aside, which the aggregate does not know)."""
+    from eventsourcing.application import Application
+
     from ledger.policy.facts import fold
     from ledger.storage.events import decode
 
@@ -542,17 +561,29 @@ def test_the_record_id_of_the_aggregate_is_the_one_of_the_policy():
     commit(e)
     inspect(e, "2025-02-01T10:00:00+08:00", "rectify", 60, rectification_deadline="2025-02-15")
     rectify(e, "2025-03-01T10:00:00+08:00")
-    from eventsourcing.application import Application
-
+    commit(e, "2025-03-02T10:00:00+08:00")
+    inspect(e, "2025-04-01T10:00:00+08:00", "rectify", 60, rectification_deadline="2025-04-15")
+    inspect(e, "2025-05-01T10:00:00+08:00", "compliant", 92)
+    repair(e, "2025-06-01T10:00:00+08:00", "rectification_overdue-3")
+    ban(e, "2025-07-01T10:00:00+08:00", decision_no="HB-9")
+    events = e.collect_events()
+    replayed = None
+    for ev in events:
+        replayed = ev.mutate(replayed)
     mapper = Application(env={"PERSISTENCE_MODULE": "eventsourcing.popo"}).mapper
     logged = []
-    for i, ev in enumerate(e.collect_events(), 1):
+    for ev in events:
         stored = mapper.to_stored_event(ev)
-        logged.append(decode(i, stored.originator_id, stored.originator_version, stored.topic,
+        logged.append(decode(0, stored.originator_id, stored.originator_version, stored.topic,
                              stored.state))
     facts = fold(logged)
-    assert facts is not None
-    assert [r.id for r in facts.records] == list(e.records)
+    assert facts is not None and replayed is not None
+    assert [(r.id, r.repaired_on, r.fixed_on) for r in facts.records] == [
+        ("rectification_overdue-3", "2025-06-01", "2025-03-01"),
+        ("rectification_overdue-6", None, "2025-05-01"),
+        ("banned-9", None, None),
+    ]
+    assert replayed.facts.to_json() == facts.to_json() == e.facts.to_json()
 
 
 # -- occurred_at: never before the previous event, never > 5 minutes after recorded_at -------------
@@ -626,7 +657,37 @@ def test_an_old_history_still_loads_whatever_the_clock_says():
         replayed = ev.mutate(replayed)
     assert replayed is not None
     assert replayed.version == 3
-    assert replayed.order == {"version": 3, "deadline": date(2025, 2, 15)}
+    assert replayed.facts.order == [3, "2025-02-15"]
+
+
+def test_events_stored_before_strict_timestamps_still_load_under_their_topics():
+    """Offsets past ±14:00 and rewritten fractions were stored before v2; the stored
+    events keep their classes, names, fields and topics, and load as they are."""
+    import json
+
+    from eventsourcing.application import Application
+    from eventsourcing.persistence import StoredEvent
+
+    e = licensed()
+    commit(e)
+    inspect(e, "2025-02-01T10:00:00+08:00", "rectify", 60, rectification_deadline="2025-02-15")
+    mapper = Application(env={"PERSISTENCE_MODULE": "eventsourcing.popo"}).mapper
+    old_forms = ["2025-01-02T09:00:00+23:59", "2025-01-03T09:00:00.500000+08:00",
+                 "2025-02-01T10:00:00+14:30"]
+    replayed = None
+    for ev, old in zip(e.collect_events(), old_forms, strict=True):
+        stored = mapper.to_stored_event(ev)
+        assert stored.topic == f"ledger.aggregates.enterprise:Enterprise.{type(ev).__name__}"
+        state = json.loads(stored.state)
+        state["occurred_at"] = old
+        stored = StoredEvent(stored.originator_id, stored.originator_version, stored.topic,
+                             json.dumps(state).encode())
+        replayed = mapper.to_domain_event(stored).mutate(replayed)
+    assert replayed is not None and replayed.version == 3
+    assert replayed.facts.order == [3, "2025-02-15"]
+    assert replayed.facts.licensed_on == "2025-01-01"  # 09:00 at +23:59: 17:01 CST the day before
+    for name in ("Licensed", "Committed", "Inspected", "Rectified", "Banned", "CreditRepaired"):
+        assert getattr(Enterprise, name).__qualname__ == f"Enterprise.{name}"
 
 
 def test_the_years_1900_to_2999_are_accepted():
