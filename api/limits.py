@@ -30,10 +30,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import page_auth
 from api.responses import refusal
-from ledger.values import today_cst
 from ledger.projections.freshness import freshness
 from ledger.services import letters
 from ledger.services.sessions import Sessions
+from ledger.values import today_cst
 
 API_PREFIX = "/v1/"
 UNLIMITED = ("/healthz", "/metrics")  # monitoring scrapes; cheap and bounded
