@@ -115,9 +115,10 @@ def test_on_a_terminal_the_rebuild_reports_progress(ledger_env, monkeypatch):
     seen = []
     real = ledger_env.projections.rebuild.__func__
 
-    def spy(self, policy, swap, progress=None, flush_rows=20_000, workers=None):
+    def spy(self, policy, swap, progress=None, flush_rows=20_000, workers=None, segments=None):
         seen.append(progress)
-        return real(self, policy, swap, progress=progress, flush_rows=1, workers=workers)
+        return real(self, policy, swap, progress=progress, flush_rows=1, workers=workers,
+                    segments=segments)
 
     monkeypatch.setattr(cli, "is_terminal", lambda: True)
     monkeypatch.setattr(type(ledger_env.projections), "rebuild", spy)

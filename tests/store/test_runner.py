@@ -19,7 +19,8 @@ import pytest
 from bench.rebuild import apply_to_aggregate, plan_history
 from ledger.errors import InvalidInput, LedgerError
 from ledger.projections import queries
-from ledger.projections.runner import RebuildRunning, chunks_of_enterprises
+from ledger.projections import rebuild as rebuilding
+from ledger.projections.rebuild import RebuildRunning, rebuild_lock
 from ledger.projections.standing import StandingProjection
 from tests.factories import licence, random_uscc
 
@@ -280,15 +281,6 @@ def test_a_rebuild_folded_in_worker_processes_equals_the_live_read_models(popula
     assert rows_of(s, live_id(s)) == rows_of(s, rebuilt)
 
 
-def test_chunks_for_workers_hold_whole_enterprises():
-    rows = [(i, f"e{i // 3 + (i % 7 == 0)}", i, "t", b"{}") for i in range(100)]
-    batches = [rows[i : i + 9] for i in range(0, 100, 9)]
-    chunks = list(chunks_of_enterprises(batches, 10))
-    assert [r for c in chunks for r in c] == rows
-    for earlier, later in zip(chunks, chunks[1:], strict=False):
-        assert earlier[-1][1] != later[0][1]
-
-
 def test_rebuild_with_swap_serves_the_same_answers_from_the_new_set(populated):
     s = populated
     old = live_id(s)
@@ -410,7 +402,7 @@ def test_only_a_ready_set_can_be_swapped_in(services, later):
 def test_one_rebuild_at_a_time(services, later):
     s = services
     s.ledger.license(**licence(random_uscc()))
-    with s.projections._rebuild_lock(), pytest.raises(RebuildRunning):
+    with rebuild_lock(s.db), pytest.raises(RebuildRunning):
         s.projections.rebuild("v1", swap=False)
     s.projections.rebuild("v1", swap=False)  # the lock is free again
 
@@ -462,10 +454,8 @@ def test_a_set_built_beside_can_be_discarded_but_not_the_live_one(services, late
 
 
 def test_worker_processes_only_for_large_logs_on_machines_with_cores_to_spare(monkeypatch):
-    from ledger.projections import runner
-
-    monkeypatch.setattr(runner.os, "cpu_count", lambda: 8)
-    assert runner.default_workers(runner.PARALLEL_FROM) == 4
-    assert runner.default_workers(runner.PARALLEL_FROM - 1) == 0
-    monkeypatch.setattr(runner.os, "cpu_count", lambda: 2)
-    assert runner.default_workers(10 * runner.PARALLEL_FROM) == 0
+    monkeypatch.setattr(rebuilding.os, "cpu_count", lambda: 8)
+    assert rebuilding.default_workers(rebuilding.PARALLEL_FROM) == 4
+    assert rebuilding.default_workers(rebuilding.PARALLEL_FROM - 1) == 0
+    monkeypatch.setattr(rebuilding.os, "cpu_count", lambda: 2)
+    assert rebuilding.default_workers(10 * rebuilding.PARALLEL_FROM) == 0
