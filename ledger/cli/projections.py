@@ -101,7 +101,7 @@ def rebuild(
     segments: Annotated[
         int | None,
         typer.Option(help="segments of the log, by a hash of the enterprise id, claimed by "
-                     "workers with leases (default: one per 100k events); other machines "
+                     "workers with leases (default: one per 20k events); other machines "
                      "join with `ledger projections work`"),
     ] = None,
 ) -> None:

@@ -42,7 +42,8 @@ from ledger.storage.db import Database, Tx
 from ledger.storage.eventlog import EventLog
 
 LOCK_REBUILD = 7_120_003
-SEGMENT_EVENTS = 100_000  # default segment size: a segment's rows wait in memory for its commit
+SEGMENT_EVENTS = 20_000  # default segment size: its rows wait in memory for its commit, and
+# a worker folds the next segment while the last one is written
 MAX_SEGMENTS = 4096
 PARALLEL_FROM = 50_000  # events: below this, starting worker processes costs more than it saves
 logger = logging.getLogger("ledger.projections")
@@ -91,7 +92,7 @@ def rebuild(
     segments: int | None = None,
 ) -> str:
     """Build a new set for ``policy`` from the events beside the live one, in
-    ``segments`` (default: one per 100k events) worked by ``workers`` local processes
+    ``segments`` (default: one per 20k events) worked by ``workers`` local processes
     (this one included; default: see `default_workers`), then follow the log and
     swap it live when ``swap``. Returns the new set's id. One rebuild at a time per
     store (`RebuildRunning` otherwise); a killed rebuild leaves nothing the next one
