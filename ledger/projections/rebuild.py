@@ -139,7 +139,10 @@ def work_locally(
     """Work the set's segments with ``processes`` local processes, this one included,
     until every segment is done (by them or by workers elsewhere)."""
     settings = projections.db.settings
-    context = multiprocessing.get_context("spawn")
+    # forked from a server process that imported the ledger once (no threads are
+    # inherited, and a second rebuild in this process starts its workers at once)
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])
     children = [
         context.Process(
             target=work_in_child, args=(settings, set_id, policy, flush_rows),
