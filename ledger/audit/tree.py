@@ -46,14 +46,6 @@ class TreeStore:
         self._size_sql = "SELECT size FROM audit_tree WHERE id = 1"
         self._lock_sql = self._size_sql + (" FOR UPDATE" if db.postgres else "")
 
-    @property
-    def batch(self) -> int:
-        return self.follower.batch
-
-    @batch.setter
-    def batch(self, value: int) -> None:
-        self.follower.batch = value
-
     # -- reading -------------------------------------------------------------------------
 
     @staticmethod

@@ -87,14 +87,6 @@ class Projections:
         # Other followers of the log (the audit hash tree) that catch up with the sets.
         self.followers: list[Callable[[int | None, Sequence[LoggedEvent]], int]] = []
 
-    @property
-    def batch(self) -> int:
-        return self.follower.batch
-
-    @batch.setter
-    def batch(self, value: int) -> None:
-        self.follower.batch = value
-
     # -- sets -----------------------------------------------------------------------------
 
     def ensure_live(self, policy: str) -> None:

@@ -24,7 +24,7 @@ from ledger.projections.rebuild import RebuildRunning, rebuild_lock
 from ledger.projections.standing import StandingProjection
 from tests.factories import licence, random_uscc
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the repository
 LATER = datetime(2026, 7, 1, tzinfo=timezone.utc)
 
 
@@ -107,7 +107,7 @@ def test_catch_up_applies_each_event_once_and_then_nothing(store_settings, later
     try:
         Writer(s, 1).bulk(20)
         total = head(s)
-        s.projections.batch = 7
+        s.projections.follower.batch = 7
         assert s.projections.catch_up() == total
         assert s.projections.catch_up() == 0
         assert s.projections.live().position == total
@@ -131,7 +131,7 @@ def test_two_runners_at_once_apply_each_event_once(store_settings, later):
         writer = Writer(s, 2)
         writer.start(15)
         writer.step(60)
-        s.projections.batch = 5
+        s.projections.follower.batch = 5
         counts: list[int] = []
         threads = [threading.Thread(target=lambda: counts.append(s.projections.catch_up()))
                    for _ in range(3)]
@@ -152,7 +152,7 @@ from ledger.bootstrap import bootstrap
 from ledger.settings import Settings
 s = bootstrap(Settings(), sync_projections=False)
 s.projections.followers.clear()  # this test is about the projection sets
-s.projections.batch = int(os.environ["RUNNER_BATCH"])
+s.projections.follower.batch = int(os.environ["RUNNER_BATCH"])
 print("ready", flush=True)
 while True:
     s.projections.catch_up()
