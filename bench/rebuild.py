@@ -5,9 +5,11 @@
 Writes N random but valid enterprise histories (many aggregates per transaction, no
 projections), then, in the same process on the same store, times (1) reading every
 stored row in log order and ``json.loads`` of its state, (2) the same plus decoding
-into `LoggedEvent` records, and (3) ``Projections.rebuild`` of the live policy with
-swap. Prints events/s of each and the ratio rebuild / read+decode (contract.md's floor
-is 0.5). ``plan_history`` is also the tests' generator of random valid histories.
+into `LoggedEvent` records, (3) ``Projections.rebuild`` of the live policy in this one
+process (K=1), (4) the same with K=2 worker processes (this one and one more), and
+(5) the swap. Prints events/s of each, the ratios rebuild / read + json.loads (issue
+15 aims at 0.5 for K=1) and K=2 / K=1, and the peak RSS of a worker process.
+``plan_history`` is also the tests' generator of random valid histories.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import resource
 import tempfile
 import time
 from collections.abc import Callable
@@ -233,6 +236,26 @@ def timed(run: Callable[[], Any], repeat: int) -> tuple[float, float]:
     return wall, cpu
 
 
+def worker_peak_rss(services: Any, policy: str) -> int:
+    """Peak RSS (MB) of a `ledger projections work` process that builds a whole set."""
+    import os
+    import subprocess
+    import sys
+
+    from ledger.projections.rebuild import plan, rebuild_lock
+
+    with rebuild_lock(services.db):
+        set_id, _ = plan(services.projections, policy)
+    settings = services.settings
+    env = dict(os.environ, LEDGER_DATABASE_URL=settings.database_url)
+    if settings.database_schema:
+        env["LEDGER_DATABASE_SCHEMA"] = settings.database_schema
+    subprocess.run([sys.executable, "-m", "ledger.cli", "projections", "work", set_id],
+                   env=env, check=True, capture_output=True)
+    services.projections.discard(set_id)
+    return round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
+
+
 def measure(url: str, enterprises: int, seed: int, schema: str | None,
             repeat: int = 3) -> dict[str, Any]:
     from ledger.bootstrap import bootstrap
@@ -254,19 +277,21 @@ def measure(url: str, enterprises: int, seed: int, schema: str | None,
             "read_decode": timed(lambda: read_and_decode(services, full=True), repeat),
         }
         # the rebuild alone (built beside, nothing to drop), then the swap with the drop
-        walls, cpus = [], []
-        for _ in range(repeat):
-            w, c = time.perf_counter(), time.process_time()
-            set_id = projections.rebuild(policy, swap=False)
-            walls.append(time.perf_counter() - w)
-            cpus.append(time.process_time() - c)
-            projections.discard(set_id)
-        results["rebuild"] = (min(walls), min(cpus))
+        for name, workers in (("rebuild", 1), ("rebuild_k2", 2)):
+            walls, cpus = [], []
+            for _ in range(repeat):
+                w, c = time.perf_counter(), time.process_time()
+                set_id = projections.rebuild(policy, swap=False, workers=workers)
+                walls.append(time.perf_counter() - w)
+                cpus.append(time.process_time() - c)  # K=2: this process's share only
+                projections.discard(set_id)
+            results[name] = (min(walls), min(cpus))
+        worker_rss = worker_peak_rss(services, policy)
         set_id = projections.rebuild(policy, swap=False)
         results["swap_and_drop_old"] = timed(lambda: projections.swap(set_id), 1)
         rate = {k: round(events / w) for k, (w, _) in results.items() if k != "swap_and_drop_old"}
         cpu_rate = {k: round(events / c) for k, (_, c) in results.items()
-                    if k != "swap_and_drop_old"}
+                    if k not in ("swap_and_drop_old", "rebuild_k2")}
         return {
             "store": "postgresql" if settings.is_postgres else "sqlite",
             "enterprises": enterprises,
@@ -276,6 +301,9 @@ def measure(url: str, enterprises: int, seed: int, schema: str | None,
             "events_per_cpu_s": cpu_rate,
             "swap_and_drop_old_s": round(results["swap_and_drop_old"][0], 2),
             "rebuild_vs_read_json": round(rate["rebuild"] / rate["read_json"], 2),
+            "rebuild_k2_vs_read_json": round(rate["rebuild_k2"] / rate["read_json"], 2),
+            "k2_vs_k1": round(rate["rebuild_k2"] / rate["rebuild"], 2),
+            "peak_rss_mb_worker_process": worker_rss,
             "rebuild_vs_read_decode": round(rate["rebuild"] / rate["read_decode"], 2),
             "cpu_rebuild_vs_read_json": round(cpu_rate["rebuild"] / cpu_rate["read_json"], 2),
         }

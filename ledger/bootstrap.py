@@ -15,7 +15,7 @@ from psycopg.rows import tuple_row
 
 from ledger.audit.service import Audit
 from ledger.policy.credit import Policy, get_policy
-from ledger.projections.runner import Projections
+from ledger.projections.sets import Projections
 from ledger.services.application import Clock, Ledger, Written
 from ledger.services.commitments import LetterDesk
 from ledger.services.reads import Reads

@@ -52,6 +52,10 @@ class Settings(BaseSettings):
     poll_interval: float = Field(
         0.05, gt=0, le=60, description="projection runner poll interval (s)"
     )
+    lease_seconds: float = Field(
+        30.0, gt=0, le=3600, description="a rebuild worker's lease on a segment (s): a worker "
+        "silent for longer loses it and another redoes the segment",
+    )
     checkpoint_interval: float = Field(
         60.0, gt=0, le=86400, description="seconds between auto checkpoints"
     )

@@ -3,9 +3,10 @@
 ``audit_nodes`` holds the hash of every perfect subtree (level 0: the leaves), written
 as the log grows: appending leaf ``i`` writes it and the subtrees it completes (two
 rows per leaf on average). ``audit_tree.size`` (the number of log positions hashed) is
-updated in the same transaction as the nodes, under a row lock (PostgreSQL) or the
-database write lock (SQLite), so any number of processes may call ``catch_up`` and
-each event becomes a leaf exactly once. Roots and proofs read O(log n) stored nodes.
+the tree's tracked position: the one follower of the log (`ledger.projections.follower`)
+updates it in the same transaction as the nodes, so any number of processes may call
+``catch_up`` and each event becomes a leaf exactly once.
+Roots and proofs read O(log n) stored nodes.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from ledger.audit.encoding import event_leaf_hash
 from ledger.audit.merkle import Frontier, NodeReader, needed_nodes
 from ledger.audit.merkle import root as merkle_root
 from ledger.errors import LedgerError
+from ledger.projections.follower import Follower
 from ledger.storage.db import Database, Tx
-from ledger.storage.eventlog import EventLog, next_known
+from ledger.storage.eventlog import EventLog
 from ledger.storage.events import LoggedEvent
 
 T = TypeVar("T")
@@ -39,11 +41,10 @@ class TreeStore:
         self.db = db
         self.log = log
         self.states = states
-        self.batch = batch
+        self.follower = Follower(db, log, batch)
         self._cached: Frontier | None = None
-        self._lock_sql = "SELECT size FROM audit_tree WHERE id = 1" + (
-            " FOR UPDATE" if db.postgres else ""
-        )
+        self._size_sql = "SELECT size FROM audit_tree WHERE id = 1"
+        self._lock_sql = self._size_sql + (" FOR UPDATE" if db.postgres else "")
 
     # -- reading -------------------------------------------------------------------------
 
@@ -105,49 +106,14 @@ class TreeStore:
             return cached.copy()
         return self.compute(tx, lambda node: Frontier.load(size, node))
 
-    # -- following the log -----------------------------------------------------------------
+    # -- following the log (a tracked model of the one follower) --------------------------
 
-    def catch_up(self, upto: int | None = None, known: Sequence[LoggedEvent] = ()) -> int:
-        """Hash what the tree has not seen (up to position ``upto`` when given: a writer
-        waits only for its own events, handed over as ``known``). Returns the number
-        of leaves appended."""
-        applied = 0
-        if upto is None:
-            size, head = self.lag()
-            if size >= head:
-                return applied  # a follower's poll: no write lock when there is nothing to do
-        while True:
-            with self.db.transaction(write=True, pipeline=True) as tx:
-                if self.db.postgres:
-                    # Derived data: a crash may lose the last commits, never half of one,
-                    # and the follower hashes those events again. A checkpoint (a normal
-                    # commit, later in the WAL) makes the tree it signs durable first.
-                    tx.execute("SET LOCAL synchronous_commit TO OFF")
-                events = self._step(tx, upto, known)
-                if not events:
-                    return applied
-            applied += len(events)
-            if len(events) < self.batch or (upto is not None and events[-1].position >= upto):
-                return applied  # nothing more was there: spare a transaction to find out
+    def position(self, tx: Tx, lock: bool = False) -> int:
+        """The log positions hashed (with ``lock``, under the tree's row lock)."""
+        return int(tx.value(self._lock_sql if lock else self._size_sql) or 0)
 
-    def _step(
-        self,
-        tx: Tx,
-        upto: int | None,
-        known: Sequence[LoggedEvent] = (),
-        only_known: bool = False,
-    ) -> list[LoggedEvent]:
-        """Hash the next batch in the caller's transaction, under the tree's row lock;
-        returns what was appended (nothing when the tree is there already, or, with
-        ``only_known``, when ``known`` is not exactly what comes next)."""
-        size = int(tx.value(self._lock_sql) or 0)
-        if upto is not None and size >= upto:
-            return []
-        events = next_known(known, size, upto)
-        if not events and not only_known:
-            events = self.log.read(tx, size, self.batch)
-        if not events:
-            return []
+    def apply(self, tx: Tx, size: int, events: list[LoggedEvent]) -> None:
+        """Append ``events`` as leaves after ``size`` (no position may be missing)."""
         frontier = self.frontier(tx, size)
         rows: list[tuple[int, int, bytes]] = []
         for expected, event in enumerate(events, size + 1):
@@ -164,12 +130,17 @@ class TreeStore:
         # remembered before the commit: a frontier whose size the table does not hold
         # (the transaction failed) is never used (see `frontier`)
         self._cached = frontier.copy()
-        return events
+
+    def catch_up(self, upto: int | None = None, known: Sequence[LoggedEvent] = ()) -> int:
+        """Hash what the tree has not seen (up to position ``upto`` when given: a writer
+        waits only for its own events, handed over as ``known``). Returns the number
+        of leaves appended."""
+        return self.follower.catch_up(self, upto, known)
 
     def apply_stored(self, tx: Tx, events: Sequence[LoggedEvent]) -> bool:
         """Inside the transaction that stores ``events`` (PostgreSQL): hash them when the
         tree is exactly before them. True when the tree now includes them."""
-        return bool(self._step(tx, events[-1].position, events, only_known=True))
+        return self.follower.apply_stored(tx, self, events)
 
     def lag(self) -> tuple[int, int]:
         """``(tree size, head of the log)`` read together."""

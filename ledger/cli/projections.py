@@ -13,7 +13,8 @@ import typer
 from ledger.cli.common import fail, is_terminal, services
 from ledger.errors import InvalidInput
 from ledger.policy.credit import get_policy
-from ledger.projections.runner import RebuildRunning, SetStatus
+from ledger.projections.rebuild import RebuildRunning, Worker, check_segments, joinable
+from ledger.projections.sets import SetStatus
 
 app = typer.Typer(help="Read models: status and rebuilds.", no_args_is_help=True)
 
@@ -93,8 +94,15 @@ def rebuild(
     ] = False,
     workers: Annotated[
         int | None,
-        typer.Option(min=0, max=64, help="processes that fold the events (0: this one; "
-                     "default: one per spare core, from 4 cores and 50k events)"),
+        typer.Option(min=0, max=64, help="local processes that work the segments, this one "
+                     "included (0 or 1: this one; default: one per spare core, from 4 cores "
+                     "and 50k events)"),
+    ] = None,
+    segments: Annotated[
+        int | None,
+        typer.Option(help="segments of the log, by a hash of the enterprise id, claimed by "
+                     "workers with leases (default: one per 20k events); other machines "
+                     "join with `ledger projections work`"),
     ] = None,
 ) -> None:
     """Rebuild the read models from the events.
@@ -102,11 +110,13 @@ def rebuild(
     With --policy, the new set is built beside the live one (which keeps serving)
     and follows the log from then on; --swap switches reads to it in one
     transaction. Without --policy the live policy is rebuilt and swapped in."""
-    if policy is not None:
-        try:
+    try:
+        if policy is not None:
             get_policy(policy)
-        except InvalidInput as e:
-            fail(str(e))
+        if segments is not None:
+            check_segments(segments)
+    except InvalidInput as e:
+        fail(str(e))
     with services(sync_projections=False) as s:
         chosen = policy or s.standing.live_version()
         do_swap = swap or policy is None
@@ -114,7 +124,7 @@ def rebuild(
         try:
             with progress_bar(f"rebuilding {chosen}") as update:
                 set_id = s.projections.rebuild(
-                    chosen, swap=do_swap, progress=update, workers=workers
+                    chosen, swap=do_swap, progress=update, workers=workers, segments=segments
                 )
         except RebuildRunning as e:
             fail(str(e), 1)
@@ -125,6 +135,36 @@ def rebuild(
     typer.echo(
         f"rebuilt {set_id} (policy {chosen}) from {events} events in {seconds:.1f} s "
         f"({events / max(seconds, 1e-6):,.0f} events/s): {state}"
+    )
+
+
+@app.command()
+def work(
+    set_id: Annotated[
+        str | None,
+        typer.Argument(help="a building set's id (default: the oldest rebuild with "
+                       "segments left)"),
+    ] = None,
+) -> None:
+    """Join a running rebuild: claim its segments until all are done.
+
+    Any machine that reaches the database can join; a worker that dies loses its
+    lease (LEDGER_LEASE_SECONDS) and another one redoes its segment. Exits 0 at
+    once when there is nothing to do."""
+    with services(sync_projections=False) as s:
+        joined = joinable(s.projections, set_id)
+        if joined is None:
+            typer.echo("nothing to do: no rebuild with segments left")
+            return
+        with s.db.reading() as tx:
+            policy = s.projections.policy_of(tx, joined)
+        started = time.monotonic()
+        worker = Worker(s.projections, joined, policy)
+        built = worker.run()
+        state = next((st.state for st in s.projections.status() if st.id == joined), "gone")
+    typer.echo(
+        f"built {built} segment(s) of {joined} ({worker.committed_events} events) in "
+        f"{time.monotonic() - started:.1f} s; the set is {state}"
     )
 
 

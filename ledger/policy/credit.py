@@ -179,14 +179,17 @@ class Policy:
         return self._standing(facts.base, self.known(facts), day)
 
     def _standing(self, base: str, known: Known, day: str) -> dict[str, Any]:
-        started = [s for s in known.records if s.since <= day]
-        active = [s for s in started if day < s.ends]
+        started = active = known.records  # most enterprises have none: no work then
+        serious, general = None, False
+        if started:
+            started = [s for s in started if s.since <= day]
+            active = [s for s in started if day < s.ends]
+            serious = next((s for s in active if s.serious), None)
+            general = any(not s.serious for s in active)
         status = base
         if base == "rectify":
             status = "rectifying" if known.deadline is not None and day <= known.deadline \
                 else "overdue"
-        serious = next((s for s in active if s.serious), None)
-        general = any(not s.serious for s in active)
         # on the reward list: compliant, the last two inspections qualify, and no record
         # started in the last N years
         reward_since = None

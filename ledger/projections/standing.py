@@ -9,10 +9,11 @@ previous one) only replaces the timeline from its own day on.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
-from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from typing import Any
+
+import orjson
+from orjson import dumps as _orjson_dumps
 
 from ledger.policy.credit import FOREVER, Policy
 from ledger.policy.facts import Event, Facts, apply
@@ -53,18 +54,10 @@ def group_by_enterprise(events: Iterable[LoggedEvent]) -> dict[str, list[LoggedE
     return groups
 
 
-# One compact encoder made once (json.dumps builds a new one per call with these options).
-_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
-_ENCODE = c_make_encoder(
-    None, _ENCODER.default, encode_basestring, None, ":", ",", False, False, True
-) if c_make_encoder is not None else None
-
-
 def dumps(doc: Any) -> str:
-    """Compact JSON, UTF-8 text as is; the same text as ``json.dumps`` gives."""
-    if _ENCODE is not None:
-        return "".join(_ENCODE(doc, 0))
-    return _ENCODER.encode(doc)
+    """Compact JSON, UTF-8 text as is: the same text as ``json.dumps(doc,
+    separators=(",", ":"), ensure_ascii=False)`` gives, several times faster."""
+    return _orjson_dumps(doc).decode()
 
 
 FACT_COLUMNS = (
@@ -92,7 +85,7 @@ class StandingProjection:
                 f"SELECT uscc, facts FROM enterprise_facts WHERE set_id = ? AND uscc IN ({marks})",
                 (set_id, *chunk),
             ):
-                found[uscc] = Facts.from_json(json.loads(doc))
+                found[uscc] = Facts.from_json(orjson.loads(doc))
         return found
 
     def apply(self, tx: Tx, set_id: str, events: list[LoggedEvent]) -> None:
@@ -139,8 +132,10 @@ class StandingProjection:
 
     @staticmethod
     def segment_rows(set_id: str, uscc: str, segments: list[Segment]) -> list[Row]:
+        encode = _orjson_dumps
         return [
-            (set_id, uscc, a, b, int(s["on_reward_list"]), int(s["on_punishment_list"]), dumps(s))
+            (set_id, uscc, a, b, int(s["on_reward_list"]), int(s["on_punishment_list"]),
+             encode(s).decode())
             for a, b, s in segments
         ]
 

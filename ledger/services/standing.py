@@ -25,7 +25,7 @@ from ledger.errors import EnterpriseNotFound
 from ledger.policy.credit import Policy
 from ledger.policy.facts import Facts, apply
 from ledger.projections import queries
-from ledger.projections.runner import Projections
+from ledger.projections.sets import Projections
 from ledger.services.redaction import redact
 from ledger.settings import Settings
 from ledger.storage.db import Database

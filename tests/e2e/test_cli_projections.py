@@ -115,9 +115,10 @@ def test_on_a_terminal_the_rebuild_reports_progress(ledger_env, monkeypatch):
     seen = []
     real = ledger_env.projections.rebuild.__func__
 
-    def spy(self, policy, swap, progress=None, flush_rows=20_000, workers=None):
+    def spy(self, policy, swap, progress=None, flush_rows=20_000, workers=None, segments=None):
         seen.append(progress)
-        return real(self, policy, swap, progress=progress, flush_rows=1, workers=workers)
+        return real(self, policy, swap, progress=progress, flush_rows=1, workers=workers,
+                    segments=segments)
 
     monkeypatch.setattr(cli, "is_terminal", lambda: True)
     monkeypatch.setattr(type(ledger_env.projections), "rebuild", spy)
@@ -156,3 +157,38 @@ def test_rebuild_in_worker_processes_from_the_command_line(ledger_env):
 
 def test_a_negative_worker_count_exits_2(ledger_env):
     assert run("rebuild", "--workers", "-1").exit_code == 2
+
+
+def test_rebuild_in_segments_from_the_command_line(ledger_env):
+    before = ledger_env.projections.live().id
+    result = run("rebuild", "--segments", "4", "--workers", "1")
+    assert result.exit_code == 0, result.output
+    assert ledger_env.projections.live().id != before
+    assert ledger_env.projections.live().lag == 0
+
+
+@pytest.mark.parametrize("bad", ["0", "-3", "5000"])
+def test_a_bad_segment_count_exits_2_with_one_line_and_changes_nothing(ledger_env, bad):
+    before = sets(ledger_env)
+    result = run("rebuild", "--segments", bad)
+    assert result.exit_code == 2
+    assert result.stderr.count("\n") == 1 and "--segments" in result.stderr
+    assert sets(ledger_env) == before
+
+
+def test_work_with_nothing_to_do_exits_0_at_once(ledger_env):
+    import time
+
+    started = time.monotonic()
+    result = run("work")
+    assert result.exit_code == 0, result.output
+    assert "nothing to do" in result.stdout
+    live = run("work", ledger_env.projections.live().id)  # a set that is not being built
+    assert live.exit_code == 0 and "nothing to do" in live.stdout
+    assert time.monotonic() - started < 5
+
+
+def test_work_on_an_unknown_set_exits_2(ledger_env):
+    result = run("work", "v1-nosuchset")
+    assert result.exit_code == 2
+    assert "no projection set" in result.stderr

@@ -102,7 +102,7 @@ def test_two_followers_hash_each_event_exactly_once(store_settings, clock):
     try:
         write_events(writer, enterprises=6, commits=2)
         for other in others:
-            other.audit.tree.batch = 5
+            other.audit.tree.follower.batch = 5
         threads = [threading.Thread(target=o.audit.catch_up) for o in others]
         for t in threads:
             t.start()

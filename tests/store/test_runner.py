@@ -19,11 +19,12 @@ import pytest
 from bench.rebuild import apply_to_aggregate, plan_history
 from ledger.errors import InvalidInput, LedgerError
 from ledger.projections import queries
-from ledger.projections.runner import RebuildRunning, chunks_of_enterprises
+from ledger.projections import rebuild as rebuilding
+from ledger.projections.rebuild import RebuildRunning, rebuild_lock
 from ledger.projections.standing import StandingProjection
 from tests.factories import licence, random_uscc
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the repository
 LATER = datetime(2026, 7, 1, tzinfo=timezone.utc)
 
 
@@ -106,7 +107,7 @@ def test_catch_up_applies_each_event_once_and_then_nothing(store_settings, later
     try:
         Writer(s, 1).bulk(20)
         total = head(s)
-        s.projections.batch = 7
+        s.projections.follower.batch = 7
         assert s.projections.catch_up() == total
         assert s.projections.catch_up() == 0
         assert s.projections.live().position == total
@@ -130,7 +131,7 @@ def test_two_runners_at_once_apply_each_event_once(store_settings, later):
         writer = Writer(s, 2)
         writer.start(15)
         writer.step(60)
-        s.projections.batch = 5
+        s.projections.follower.batch = 5
         counts: list[int] = []
         threads = [threading.Thread(target=lambda: counts.append(s.projections.catch_up()))
                    for _ in range(3)]
@@ -151,7 +152,7 @@ from ledger.bootstrap import bootstrap
 from ledger.settings import Settings
 s = bootstrap(Settings(), sync_projections=False)
 s.projections.followers.clear()  # this test is about the projection sets
-s.projections.batch = int(os.environ["RUNNER_BATCH"])
+s.projections.follower.batch = int(os.environ["RUNNER_BATCH"])
 print("ready", flush=True)
 while True:
     s.projections.catch_up()
@@ -280,15 +281,6 @@ def test_a_rebuild_folded_in_worker_processes_equals_the_live_read_models(popula
     assert rows_of(s, live_id(s)) == rows_of(s, rebuilt)
 
 
-def test_chunks_for_workers_hold_whole_enterprises():
-    rows = [(i, f"e{i // 3 + (i % 7 == 0)}", i, "t", b"{}") for i in range(100)]
-    batches = [rows[i : i + 9] for i in range(0, 100, 9)]
-    chunks = list(chunks_of_enterprises(batches, 10))
-    assert [r for c in chunks for r in c] == rows
-    for earlier, later in zip(chunks, chunks[1:], strict=False):
-        assert earlier[-1][1] != later[0][1]
-
-
 def test_rebuild_with_swap_serves_the_same_answers_from_the_new_set(populated):
     s = populated
     old = live_id(s)
@@ -410,7 +402,7 @@ def test_only_a_ready_set_can_be_swapped_in(services, later):
 def test_one_rebuild_at_a_time(services, later):
     s = services
     s.ledger.license(**licence(random_uscc()))
-    with s.projections._rebuild_lock(), pytest.raises(RebuildRunning):
+    with rebuild_lock(s.db), pytest.raises(RebuildRunning):
         s.projections.rebuild("v1", swap=False)
     s.projections.rebuild("v1", swap=False)  # the lock is free again
 
@@ -462,10 +454,8 @@ def test_a_set_built_beside_can_be_discarded_but_not_the_live_one(services, late
 
 
 def test_worker_processes_only_for_large_logs_on_machines_with_cores_to_spare(monkeypatch):
-    from ledger.projections import runner
-
-    monkeypatch.setattr(runner.os, "cpu_count", lambda: 8)
-    assert runner.default_workers(runner.PARALLEL_FROM) == 4
-    assert runner.default_workers(runner.PARALLEL_FROM - 1) == 0
-    monkeypatch.setattr(runner.os, "cpu_count", lambda: 2)
-    assert runner.default_workers(10 * runner.PARALLEL_FROM) == 0
+    monkeypatch.setattr(rebuilding.os, "cpu_count", lambda: 8)
+    assert rebuilding.default_workers(rebuilding.PARALLEL_FROM) == 4
+    assert rebuilding.default_workers(rebuilding.PARALLEL_FROM - 1) == 0
+    monkeypatch.setattr(rebuilding.os, "cpu_count", lambda: 2)
+    assert rebuilding.default_workers(10 * rebuilding.PARALLEL_FROM) == 0
