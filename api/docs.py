@@ -38,8 +38,7 @@ PROBLEMS: dict[int, tuple[str, dict[str, Any]]] = {
     403: ("The API key lacks the scope this operation needs.", {}),
     404: ("No enterprise with this USCC.", {}),
     409: ("A rule of the domain would be broken (the rule is in `rule` and `detail`), "
-          "a concurrent write won, or an earlier request with this Idempotency-Key is "
-          "still running.", {}),
+          "or concurrent writes kept winning for 5 s.", {}),
     412: ("If-Match names a version other than the enterprise's.", {
         "ETag": {"description": "the enterprise's current version", "schema": {"type": "string"}},
     }),

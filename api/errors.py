@@ -26,7 +26,6 @@ from ledger.errors import (
     RuleViolation,
     VersionConflict,
 )
-from ledger.services.access import IdempotencyPending
 
 logger = logging.getLogger("api")
 
@@ -223,12 +222,6 @@ def ledger_error(request: Request, exc: Exception) -> ProblemJSONResponse:
             current_version=exc.actual,
             headers={"ETag": f'"{exc.actual}"'} if exc.actual is not None else None,
         )
-    if isinstance(exc, IdempotencyPending):
-        return problem(
-            409, "idempotency-key-abandoned" if exc.abandoned else "idempotency-key-in-progress",
-            str(exc), title="Idempotency key in use",
-            headers=None if exc.abandoned else {"Retry-After": "1"},
-        )
     return problem(400, "bad-request", str(exc))
 
 
@@ -277,7 +270,8 @@ def is_unavailable(exc: Exception) -> bool:
     if isinstance(exc, sqlite3.OperationalError):
         return "locked" in str(exc) or "unable to open" in str(exc)
     return isinstance(
-        exc, (psycopg.OperationalError, psycopg_pool.PoolTimeout, es.OperationalError)
+        exc, (psycopg.OperationalError, psycopg.InterfaceError, psycopg_pool.PoolTimeout,
+              es.OperationalError, es.InterfaceError)
     )
 
 

@@ -41,9 +41,9 @@ from api.schemas import (
     Written,
 )
 from ledger.errors import InvalidInput
-from ledger.services.access import ApiKey, StoredResponse, request_hash
+from ledger.services.access import ApiKey, IdempotentReplay, StoredResponse, request_hash
 from ledger.services.application import Written as WrittenResult
-from ledger.services.application import retrying
+from ledger.storage.hooked import InTx
 
 router = APIRouter(prefix="/v1/enterprises", tags=["enterprises"])
 
@@ -110,32 +110,42 @@ def write(
     idempotency_key: str | None,
     if_match: str | None,
     body: BaseModel,
-    command: Callable[[int | None], WrittenResult],
+    command: Callable[[int | None, InTx | None], WrittenResult],
 ) -> Response:
-    """Run ``command(expected_version)`` once per idempotency key."""
+    """Run ``command(expected_version, in_tx)`` once per idempotency key: the key's
+    record and response are stored by ``in_tx`` in the transaction of the events."""
     expected = parse_if_match(if_match)
-    claimed = False
-    if idempotency_key is not None:
-        digest = request_hash(
-            request.method, request.url.path, if_match or "", body=body.model_dump(mode="json")
-        )
-        stored = state.idempotency.claim(key.name, idempotency_key, digest)
-        if stored is not None:
-            return respond(stored, replayed=True)
-        claimed = True
+    if idempotency_key is None:
+        written = command(expected, None)
+        state.metrics.events.inc(len(written.events))
+        return respond(written_response(written))
+    digest = request_hash(
+        request.method, request.url.path, if_match or "", body=body.model_dump(mode="json")
+    )
+    stored = state.idempotency.find(key.name, idempotency_key, digest)
+    if stored is not None:
+        return respond(stored, replayed=True)
+    hook = state.idempotency.in_tx(
+        key.name, idempotency_key, digest,
+        lambda events: written_response(WrittenResult(
+            events[-1].uscc, events[-1].version, events[-1].position, events)),
+    )
     try:
-        written = command(expected)
-    except BaseException:
-        if claimed:  # nothing was stored: a retry may run the command again
-            state.idempotency.release(key.name, idempotency_key)  # type: ignore[arg-type]
-        raise
+        written = command(expected, hook)
+    except IdempotentReplay as done:  # a concurrent duplicate stored first
+        return respond(done.response, replayed=True)
+    except Exception as error:
+        # a duplicate that stored first makes this one lose its race or break a rule:
+        # answer with the first response; otherwise nothing was stored, the error stands
+        try:
+            stored = state.idempotency.find(key.name, idempotency_key, digest)
+        except Exception:  # noqa: BLE001 - the store is away: the first error stands
+            stored = None
+        if stored is None:
+            raise error from None
+        return respond(stored, replayed=True)
     state.metrics.events.inc(len(written.events))
-    response = written_response(written)
-    if claimed:
-        # Should this fail, the claim stays pending: a retry then gets 409, never a
-        # second application of the command.
-        state.idempotency.complete(key.name, idempotency_key, response)  # type: ignore[arg-type]
-    return respond(response)
+    return respond(written_response(written))
 
 
 def fields(body: BaseModel) -> dict[str, Any]:
@@ -164,8 +174,8 @@ def license_enterprise(
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     """Record a business licence. A USCC already licensed: 409 (`licensed_once`)."""
-    return write(state, request, key, idempotency_key, None, body,  # a race: licensed_once
-                 lambda _: state.services.ledger.license(**fields(body)))
+    return write(state, request, key, idempotency_key, None, body,
+                 lambda _, in_tx: state.services.ledger.license(**fields(body), in_tx=in_tx))
 
 
 def enterprise_write(
@@ -188,13 +198,12 @@ def enterprise_write(
         if method == "commit":  # retries itself, checking the letter again
             commit = state.services.letters.commit
             return write(state, request, key, idempotency_key, if_match, body,
-                         lambda expected: commit(code, expected_version=expected, **fields(body)))
+                         lambda expected, in_tx: commit(code, expected_version=expected,
+                                                        in_tx=in_tx, **fields(body)))
         command = getattr(state.services.ledger, method)
-
-        def decide(expected: int | None) -> WrittenResult:
-            return retrying(lambda e: command(code, expected_version=e, **fields(body)), expected)
-
-        return write(state, request, key, idempotency_key, if_match, body, decide)
+        return write(state, request, key, idempotency_key, if_match, body,
+                     lambda expected, in_tx: command(code, expected_version=expected, in_tx=in_tx,
+                                                     **fields(body)))
 
     route.__name__ = f"{method}_enterprise"
     route.__doc__ = doc

@@ -20,8 +20,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from ledger.errors import InvalidInput, LedgerError
+from ledger.errors import InvalidInput
 from ledger.storage.db import Database, Tx
+from ledger.storage.events import LoggedEvent
+from ledger.storage.hooked import InTx
 
 SCOPES = ("ledger:write", "credit:read", "audit:read")
 KEY_PREFIX = "lk_"
@@ -218,20 +220,6 @@ class IdempotencyMismatch(InvalidInput):
         )
 
 
-class IdempotencyPending(LedgerError):
-    """The first request with this key has not finished (409): still running, or its
-    process died before it could store the response."""
-
-    def __init__(self, abandoned: bool) -> None:
-        self.abandoned = abandoned
-        super().__init__(
-            "the first request with this Idempotency-Key never completed; its outcome is "
-            "unknown: read the enterprise's version before writing again with a new key"
-            if abandoned
-            else "a request with this Idempotency-Key is still in progress; retry later"
-        )
-
-
 @dataclass(frozen=True)
 class StoredResponse:
     status: int
@@ -246,71 +234,75 @@ def request_hash(*parts: str, body: Any) -> str:
     return hashlib.sha256("\n".join([*parts, canonical]).encode("utf-8")).hexdigest()
 
 
-class Idempotency:
-    """Records of writes sent with an ``Idempotency-Key``, in the ledger's database.
+class IdempotentReplay(Exception):  # noqa: N818 - not an error: the answer is known
+    """Raised inside a write's transaction when its key's record is already there (a
+    concurrent duplicate stored first): the write rolls back and the caller replays."""
 
-    ``claim`` inserts a pending record under the table's primary key (API key name,
-    idempotency key): of concurrent duplicates exactly one inserts it and runs the
-    command; the others wait for its stored response. A command that fails releases
-    its claim (nothing is stored on an error), so a retry runs it again.
+    def __init__(self, response: StoredResponse) -> None:
+        super().__init__("already done")
+        self.response = response
+
+
+class Idempotency:
+    """Records of writes sent with an ``Idempotency-Key`` (contract.md), stored by the
+    write's own ``in_tx`` hook in the transaction that stores its events: a crash at
+    any moment leaves both or neither, so there is no pending state to get stuck in.
+
+    Concurrent duplicates wait on the database's own lock: every insert into the event
+    log holds its write lock (PostgreSQL: the log's EXCLUSIVE table lock; SQLite: the
+    database write lock) until it commits, and the hook reads the key's record under
+    it, so the second finds the first's record, rolls back and replays it. Errors are
+    not recorded (nothing was stored): a retry runs the command again.
     """
 
-    def __init__(
-        self, db: Database, wait: float = 30.0, poll: float = 0.01, abandoned_after: float = 300.0
-    ) -> None:
+    def __init__(self, db: Database) -> None:
         self.db = db
-        self.wait = wait
-        self.poll = poll
-        self.abandoned_after = abandoned_after
 
-    def claim(self, key_name: str, idem_key: str, digest: str) -> StoredResponse | None:
-        """None when the caller owns the key now (run the command, then ``complete``);
-        the first response when the request was already done."""
-        deadline = time.monotonic() + self.wait
-        while True:
-            with self.db.transaction(write=True) as tx:
-                inserted = tx.execute(
-                    "INSERT INTO idempotency_records (key_name, idem_key, request_hash, state, "
-                    "created_at) VALUES (?, ?, ?, 'pending', ?) "
-                    "ON CONFLICT (key_name, idem_key) DO NOTHING",
-                    (key_name, idem_key, digest, stamp()),
-                ).rowcount
-                if inserted == 1:
-                    return None
-                row = tx.one(
-                    "SELECT request_hash, state, status, body, headers, created_at "
-                    "FROM idempotency_records WHERE key_name = ? AND idem_key = ?",
-                    (key_name, idem_key),
-                )
-            if row is None:
-                continue  # released between our insert and our read: claim again
-            if row[0] != digest:
-                raise IdempotencyMismatch()
-            if row[1] == "done":
-                return StoredResponse(row[2], row[3], json.loads(row[4]))
-            age = (utcnow() - datetime.fromisoformat(row[5])).total_seconds()
-            if age > self.abandoned_after:
-                raise IdempotencyPending(abandoned=True)
-            if time.monotonic() > deadline:
-                raise IdempotencyPending(abandoned=False)
-            time.sleep(self.poll)
-
-    def complete(self, key_name: str, idem_key: str, response: StoredResponse) -> None:
-        with self.db.transaction(write=True) as tx:
-            tx.execute(
-                "UPDATE idempotency_records SET state = 'done', status = ?, body = ?, "
-                "headers = ? WHERE key_name = ? AND idem_key = ?",
-                (response.status, response.body, json.dumps(response.headers), key_name,
-                 idem_key),
-            )
-
-    def release(self, key_name: str, idem_key: str) -> None:
-        with self.db.transaction(write=True) as tx:
-            tx.execute(
-                "DELETE FROM idempotency_records WHERE key_name = ? AND idem_key = ? "
-                "AND state = 'pending'",
+    def find(self, key_name: str, idem_key: str, digest: str) -> StoredResponse | None:
+        """The stored response for this key, or None; 422 if the key was used for a
+        different request."""
+        with self.db.reading() as tx:
+            row = tx.one(
+                "SELECT request_hash, status, body, headers FROM idempotency_records "
+                "WHERE key_name = ? AND idem_key = ?",
                 (key_name, idem_key),
             )
+        return self._answer(row, digest)
+
+    @staticmethod
+    def _answer(row: Any, digest: str) -> StoredResponse | None:
+        if row is None:
+            return None
+        if row[0] != digest:
+            raise IdempotencyMismatch()
+        return StoredResponse(int(row[1]), row[2], json.loads(row[3]))
+
+    def in_tx(
+        self, key_name: str, idem_key: str, digest: str,
+        respond: Callable[[list[LoggedEvent]], StoredResponse],
+    ) -> InTx:
+        """The hook that stores ``respond(events)`` under the key with the write, or
+        refuses the write (:class:`IdempotentReplay`, or 422 for a different request)
+        when the key's record is already stored."""
+
+        def hook(tx: Tx, events: list[LoggedEvent]) -> None:
+            row = tx.one(
+                "SELECT request_hash, status, body, headers FROM idempotency_records "
+                "WHERE key_name = ? AND idem_key = ?",
+                (key_name, idem_key),
+            )
+            done = self._answer(row, digest)
+            if done is not None:
+                raise IdempotentReplay(done)
+            response = respond(events)
+            tx.execute(
+                "INSERT INTO idempotency_records (key_name, idem_key, request_hash, state, "
+                "status, body, headers, created_at) VALUES (?, ?, ?, 'done', ?, ?, ?, ?)",
+                (key_name, idem_key, digest, response.status, response.body,
+                 json.dumps(response.headers), stamp()),
+            )
+
+        return hook
 
 
 # -- access log ----------------------------------------------------------------------------

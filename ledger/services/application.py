@@ -10,6 +10,8 @@ events; library errors become the ledger's own. Every command takes ``in_tx``, a
 from __future__ import annotations
 
 import logging
+import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
@@ -26,7 +28,7 @@ from ledger.storage.events import LoggedEvent, decode
 from ledger.storage.hooked import InTx, InTxFailed
 
 Clock = Callable[[], datetime]
-RETRIES = 3  # a write without an expected version that lost a race decides again
+RETRY_FOR = 5.0  # seconds a write without an expected version that lost a race decides again
 logger = logging.getLogger("ledger.services.application")
 
 
@@ -43,6 +45,7 @@ class Written:
 
 class Ledger(Application[UUID]):
     name = ""  # the library then names its table `stored_events` (contract.md)
+    retry_for = RETRY_FOR  # seconds a write without If-Match decides again after a lost race
 
     def __init__(
         self,
@@ -175,12 +178,28 @@ class Ledger(Application[UUID]):
         in_tx: InTx | None,
         decide: Callable[[Enterprise, datetime], None],
     ) -> Written:
-        enterprise = self.enterprise(uscc)
-        if expected_version is not None and enterprise.version != expected_version:
-            raise VersionConflict(enterprise.uscc, expected_version, enterprise.version)
-        now = self.clock()
-        decide(enterprise, now)
-        return self._save(enterprise, now, in_tx)
+        """Load, decide, save. A save that loses a race to another writer of the same
+        enterprise is decided again on the new version (the rules checked again) until it
+        is stored or breaks a rule, for up to ``retry_for`` seconds; with
+        ``expected_version`` (If-Match) losing is final: VersionConflict (412)."""
+        deadline = time.monotonic() + self.retry_for
+        attempt = 0
+        while True:
+            enterprise = self.enterprise(uscc)
+            if expected_version is not None and enterprise.version != expected_version:
+                raise VersionConflict(enterprise.uscc, expected_version, enterprise.version)
+            now = self.clock()
+            decide(enterprise, now)
+            try:
+                return self._save(enterprise, now, in_tx)
+            except ConcurrentWrite:
+                if expected_version is not None:
+                    actual = self.enterprise(uscc).version
+                    raise VersionConflict(enterprise.uscc, expected_version, actual) from None
+                if time.monotonic() >= deadline:
+                    raise
+            attempt += 1
+            time.sleep(random.uniform(0, min(0.05, 0.002 * attempt)))  # no lockstep
 
     def _save(self, enterprise: Enterprise, now: datetime, in_tx: InTx | None = None) -> Written:
         """Store the enterprise's new events, stamped with the moment the ledger accepted
@@ -219,14 +238,21 @@ class Ledger(Application[UUID]):
         return written
 
 
-def retrying(command: Callable[[int | None], Written], expected: int | None) -> Written:
+def retrying(
+    command: Callable[[int | None], Written], expected: int | None, within: float = RETRY_FOR
+) -> Written:
     """Run ``command(expected)``; a write without an expected version that lost a race
-    to another writer decides again on the new version (the rules are checked again);
-    with an expected version (If-Match) the conflict is final."""
-    for _ in range(RETRIES - 1):
+    to another writer decides again on the new version (the rules are checked again)
+    until it is stored or breaks a rule, for up to ``within`` seconds; with an expected
+    version (If-Match) the conflict is final. (``Ledger``'s own commands already do this
+    themselves; this is for services that check more before calling them.)"""
+    deadline = time.monotonic() + within
+    attempt = 0
+    while True:
         try:
             return command(expected)
         except ConcurrentWrite:
-            if expected is not None:
+            if expected is not None or time.monotonic() >= deadline:
                 raise
-    return command(expected)
+        attempt += 1
+        time.sleep(random.uniform(0, min(0.05, 0.002 * attempt)))  # no lockstep

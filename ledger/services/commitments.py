@@ -24,6 +24,7 @@ from ledger.settings import Settings
 from ledger.storage.db import Database
 from ledger.storage.eventlog import EventLog
 from ledger.storage.events import LoggedEvent
+from ledger.storage.hooked import InTx
 
 
 class LetterRefused(RuleViolation):
@@ -110,12 +111,14 @@ class LetterDesk:
         *,
         letter_id: str | None = None,
         expected_version: int | None = None,
+        in_tx: InTx | None = None,
         **fields: Any,
     ) -> Written:
         """``Ledger.commit`` (``fields``: committed_at, signatory, channel, conditions)
         through the letter ``letter_id``, when named: refused when a commitment through
         it is recorded; with ``expected_version`` only on that version, else decided
-        again (the letter checked again) when another write came first."""
+        again (the letter checked again) when another write came first. ``in_tx`` as
+        for every ``Ledger`` command (run in the transaction that stores the events)."""
 
         def attempt(expected: int | None) -> Written:
             events = self.events(uscc)
@@ -126,7 +129,7 @@ class LetterDesk:
                 raise VersionConflict(events[-1].uscc, expected, version)
             try:
                 return self.ledger.commit(
-                    uscc, letter_id=letter_id, expected_version=version, **fields
+                    uscc, letter_id=letter_id, expected_version=version, in_tx=in_tx, **fields
                 )
             except VersionConflict as e:  # written since we checked: check again
                 if expected is not None or isinstance(e, ConcurrentWrite):

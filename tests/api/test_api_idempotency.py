@@ -12,7 +12,6 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from ledger.services.access import stamp
 from tests.apiclient import Api, api_fixture, bearer, problem_fields  # noqa: F401
 from tests.factories import licence, random_uscc
 
@@ -94,63 +93,66 @@ def test_an_invalid_idempotency_key_is_422(api: Api) -> None:
     assert problem_fields(response) == {"Idempotency-Key": "too_long"}
 
 
-def test_a_request_still_in_progress_is_409_with_retry_after(
-    api: Api, monkeypatch: Any
-) -> None:
-    monkeypatch.setattr(api.state.idempotency, "wait", 0.0)
-    key = str(uuid.uuid4())
-    body = licence(random_uscc())
-    pending(api, key, body, stamp())
-    with api.stores_nothing():
-        response = api.client.post("/v1/enterprises", json=body,
-                                   headers={**api.writer, "Idempotency-Key": key})
-    assert response.status_code == 409
-    assert response.headers["retry-after"] == "1"
-    assert response.json()["type"].endswith("idempotency-key-in-progress")
+def test_the_record_commits_with_the_events_or_not_at_all(api: Api, monkeypatch: Any) -> None:
+    """A failure inside the write's transaction after the record was written (a crash
+    there) leaves neither events nor record: the retry runs afresh, no key is stuck."""
+    real = api.state.idempotency.in_tx
 
+    def failing(*args: Any) -> Any:
+        hook = real(*args)
 
-def test_an_abandoned_request_is_409_and_never_run_twice(api: Api) -> None:
-    key = str(uuid.uuid4())
-    body = licence(random_uscc())
-    pending(api, key, body, "2020-01-01T00:00:00.000000+00:00")
-    with api.stores_nothing():
-        response = api.client.post("/v1/enterprises", json=body,
-                                   headers={**api.writer, "Idempotency-Key": key})
-    assert response.status_code == 409
-    assert response.json()["type"].endswith("idempotency-key-abandoned")
+        def run(tx: Any, events: Any) -> None:
+            hook(tx, events)
+            raise RuntimeError("the process died before COMMIT")
 
+        return run
 
-def test_a_write_whose_response_was_not_stored_is_never_applied_twice(
-    api: Api, monkeypatch: Any
-) -> None:
-    def lost(*_: Any) -> None:
-        raise RuntimeError("the store went away after the command")
-
-    monkeypatch.setattr(api.state.idempotency, "complete", lost)
-    monkeypatch.setattr(api.state.idempotency, "wait", 0.0)
+    monkeypatch.setattr(api.state.idempotency, "in_tx", failing)
     headers = {**api.writer, **idem()}
     body = licence(random_uscc())
-    before = api.head()
-    first = api.client.post("/v1/enterprises", json=body, headers=headers)
+    with api.stores_nothing():
+        first = api.client.post("/v1/enterprises", json=body, headers=headers)
     assert first.status_code == 500
+    with api.services.db.transaction() as tx:
+        assert tx.value("SELECT count(*) FROM idempotency_records WHERE idem_key = ?",
+                        (headers["Idempotency-Key"],)) == 0
+    monkeypatch.setattr(api.state.idempotency, "in_tx", real)
+    before = api.head()
     retry = api.client.post("/v1/enterprises", json=body, headers=headers)
-    assert retry.status_code == 409
+    assert retry.status_code == 201 and "idempotent-replayed" not in retry.headers
     assert api.head() == before + 1
 
 
-def pending(api: Api, key: str, body: dict[str, Any], created_at: str) -> None:
-    """The record a request leaves while it runs (or when its process died)."""
-    from api.schemas import LicenceCreate
-    from ledger.services.access import request_hash
+def test_a_duplicate_that_missed_the_record_finds_it_in_the_write_and_replays(
+    api: Api, monkeypatch: Any
+) -> None:
+    """The race: a duplicate looked before the first committed, so it runs the command;
+    inside its transaction it finds the first's record, rolls back and replays it (with
+    If-Match it loses the race first, and then replays)."""
+    uscc = random_uscc()
+    api.license(uscc)
+    key = str(uuid.uuid4())
+    first = api.post(uscc, "commitments", COMMIT, **{"Idempotency-Key": key})
+    assert first.status_code == 201
+    real = api.state.idempotency.find
+    for if_match in ({}, {"If-Match": '"1"'}):
+        calls: list[Any] = []
 
-    digest = request_hash("POST", "/v1/enterprises", "",
-                          body=LicenceCreate.model_validate(body).model_dump(mode="json"))
-    with api.services.db.transaction(write=True) as tx:
-        tx.execute(
-            "INSERT INTO idempotency_records (key_name, idem_key, request_hash, state, "
-            "created_at) VALUES (?, ?, ?, 'pending', ?)",
-            (api.names["regulator"], key, digest, created_at),
-        )
+        def late(*args: Any, calls: list[Any] = calls) -> Any:
+            calls.append(args)
+            return None if len(calls) == 1 else real(*args)
+
+        monkeypatch.setattr(api.state.idempotency, "find", late)
+        if if_match:  # the hash covers If-Match: a first write with it, on version 1
+            uscc, key = random_uscc(), str(uuid.uuid4())
+            api.license(uscc)
+            api.post(uscc, "commitments", COMMIT, **{"Idempotency-Key": key}, **if_match)
+            calls.clear()
+        with api.stores_nothing():
+            again = api.post(uscc, "commitments", COMMIT, **{"Idempotency-Key": key},
+                             **if_match)
+        assert again.status_code == 201, again.text
+        assert again.headers["idempotent-replayed"] == "true"
 
 
 def test_concurrent_duplicates_apply_once(api: Api) -> None:

@@ -1,6 +1,8 @@
 """Optimistic concurrency on both stores: commands racing on one enterprise never both
-succeed on the same version, the loser gets ConcurrentWrite, no event is lost or
-duplicated, and no log position is burnt by a conflict (gap-free on PostgreSQL too)."""
+succeed on the same version; without an expected version (If-Match) the loser decides
+again on the new version until it is stored, with one every loser gets VersionConflict
+(412); no event is lost or duplicated, and no log position is burnt by a conflict
+(gap-free on PostgreSQL too)."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
-from ledger.errors import ConcurrentWrite
+from ledger.errors import ConcurrentWrite, VersionConflict
 from tests.factories import licence, random_uscc
 
 THREADS = 16
@@ -72,7 +74,9 @@ class Barrier:
         return self.clock()
 
 
-def test_of_racers_on_one_version_exactly_one_wins_and_no_position_is_burnt(services, clock):
+def test_of_racers_on_one_version_with_if_match_exactly_one_wins_and_no_position_is_burnt(
+    services, clock
+):
     uscc = random_uscc()
     services.ledger.license(**licence(uscc))
     services.ledger.commit(uscc, committed_at="2025-01-03T09:00:00+08:00", signatory="W")
@@ -83,18 +87,21 @@ def test_of_racers_on_one_version_exactly_one_wins_and_no_position_is_burnt(serv
         try:
             return services.ledger.inspect(
                 uscc, inspected_at="2025-02-01T10:00:00+08:00", inspector=f"inspector {racer}",
-                score=90, outcome="compliant",
+                score=90, outcome="compliant", expected_version=2,
             )
-        except ConcurrentWrite as lost:
+        except VersionConflict as lost:
             return lost
 
     with ThreadPoolExecutor(THREADS) as pool:
         outcomes = list(pool.map(race, range(THREADS)))
 
-    winners = [o for o in outcomes if not isinstance(o, ConcurrentWrite)]
-    losers = [o for o in outcomes if isinstance(o, ConcurrentWrite)]
+    winners = [o for o in outcomes if not isinstance(o, VersionConflict)]
+    losers = [o for o in outcomes if isinstance(o, VersionConflict)]
     assert len(winners) == 1 and len(losers) == THREADS - 1
     assert (winners[0].version, winners[0].position) == (3, 3)
+    # every loser is told its If-Match no longer holds (412), never "concurrent write" (409)
+    assert not any(isinstance(lost, ConcurrentWrite) for lost in losers)
+    assert {(lost.expected, lost.actual) for lost in losers} == {(2, 3)}
     assert all(uscc in str(lost) for lost in losers)
     everything, mine = log_of(services, uscc)
     assert [(e.version, e.type) for e in mine] == [(1, "Licensed"), (2, "Committed"),
@@ -129,3 +136,28 @@ def test_racing_licences_of_one_uscc_license_it_once(services, clock):
     assert [e.type for e in mine] == ["Licensed"]
     assert [e.position for e in everything] == [1]
     assert services.ledger.license(**licence(random_uscc())).position == 2  # none burnt
+
+
+def test_racers_without_if_match_are_decided_again_until_all_are_stored(services, clock):
+    uscc = random_uscc()
+    services.ledger.license(**licence(uscc))
+
+    class Once(Barrier):  # the first attempts all load version 1, then race again freely
+        def __call__(self):
+            moment = super().__call__()
+            self.racing.on = False
+            return moment
+
+    services.ledger.clock = gate = Once(clock, 20)
+
+    def race(racer: int):
+        gate.racing.on = True
+        return services.ledger.commit(
+            uscc, committed_at="2025-01-03T09:00:00+08:00", signatory=f"racer {racer}"
+        )
+
+    with ThreadPoolExecutor(20) as pool:
+        outcomes = list(pool.map(race, range(20)))
+    assert sorted(w.version for w in outcomes) == list(range(2, 22))
+    everything, mine = log_of(services, uscc)
+    assert len(mine) == 21 and [e.position for e in everything] == list(range(1, 22))
