@@ -143,6 +143,8 @@ class Settings(BaseSettings):
             "POSTGRES_POOL_SIZE": str(self.pool_size),
             "POSTGRES_MAX_OVERFLOW": str(self.pool_size * 2),
             "POSTGRES_LOCK_TIMEOUT": "10",
+            "POSTGRES_PRE_PING": "y",  # broken pooled connections are replaced at checkout
+            "POSTGRES_CONNECT_TIMEOUT": "5",
             "CREATE_TABLE": "true",
         }
         if self.database_schema:

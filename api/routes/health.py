@@ -19,12 +19,16 @@ router = APIRouter(tags=["operations"])
 def healthz(state: StateDep) -> Response:
     services = state.services
     store = "postgresql" if services.db.postgres else "sqlite"
+    problem = services.db.unavailable(timeout=2.0)  # answer within seconds when it is away
     try:
-        sets = services.projections.status()
+        if problem is None:
+            sets = services.projections.status()
     except Exception as e:  # the store does not answer
+        problem = str(e).splitlines()[0] if str(e) else type(e).__name__
+    if problem is not None:
         return JSONResponse(
             {"status": "unavailable", "store": store, "head": None, "projections": [],
-             "detail": str(e).splitlines()[0] if str(e) else type(e).__name__},
+             "detail": problem},
             status_code=503, headers={"Retry-After": "5"},
         )
     return JSONResponse({
