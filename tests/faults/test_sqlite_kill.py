@@ -19,8 +19,8 @@ import pytest
 
 from ledger.bootstrap import bootstrap
 from ledger.settings import Settings
-from tests.faults.harness import ROOT, cli, server_env
 from tests.factories import licence, random_uscc
+from tests.faults.harness import ROOT, cli, server_env
 
 pytestmark = pytest.mark.sqlite_only
 
