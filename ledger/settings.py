@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from functools import cached_property
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -132,14 +131,17 @@ class Settings(BaseSettings):
                 else "ledger.storage.hooked:HookedSQLiteApplicationRecorder"
             )
             return env
-        url = urlsplit(self.postgres_conninfo)
+        from psycopg.conninfo import conninfo_to_dict
+
+        # libpq's parser: several hosts (``postgresql://u@h1:p1,h2:p2/db``) for failover
+        url = conninfo_to_dict(self.postgres_conninfo)
         env = {
             "PERSISTENCE_MODULE": "ledger.storage.gapless:GaplessPostgresFactory",
-            "POSTGRES_DBNAME": url.path.lstrip("/"),
-            "POSTGRES_HOST": url.hostname or "127.0.0.1",
-            "POSTGRES_PORT": str(url.port or 5432),
-            "POSTGRES_USER": unquote(url.username or "postgres"),
-            "POSTGRES_PASSWORD": unquote(url.password or ""),
+            "POSTGRES_DBNAME": str(url.get("dbname") or "postgres"),
+            "POSTGRES_HOST": str(url.get("host") or "127.0.0.1"),
+            "POSTGRES_PORT": str(url.get("port") or 5432),
+            "POSTGRES_USER": str(url.get("user") or "postgres"),
+            "POSTGRES_PASSWORD": str(url.get("password") or ""),
             "POSTGRES_POOL_SIZE": str(self.pool_size),
             "POSTGRES_MAX_OVERFLOW": str(self.pool_size * 2),
             "POSTGRES_LOCK_TIMEOUT": "10",
@@ -149,6 +151,8 @@ class Settings(BaseSettings):
         }
         if self.database_schema:
             env["POSTGRES_SCHEMA"] = self.database_schema
+        if url.get("target_session_attrs"):
+            env["POSTGRES_TARGET_SESSION_ATTRS"] = str(url["target_session_attrs"])
         if self.group_commit:
             env["APPLICATION_RECORDER_TOPIC"] = (
                 "ledger.storage.groupcommit:GroupCommitPostgresRecorder"

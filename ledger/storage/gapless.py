@@ -117,3 +117,12 @@ class GaplessPostgresApplicationRecorder(PostgresApplicationRecorder):
 
 class GaplessPostgresFactory(PostgresFactory):
     application_recorder_class = GaplessPostgresApplicationRecorder
+
+    def __init__(self, env: Any) -> None:
+        super().__init__(env)
+        # With several hosts (failover), ``target_session_attrs=read-write`` from the
+        # URL makes libpq skip a standby; the library has no setting of its own for it.
+        wanted = self.env.get("POSTGRES_TARGET_SESSION_ATTRS")
+        kwargs = self.datastore.pool.kwargs
+        if wanted and isinstance(kwargs, dict):
+            kwargs["target_session_attrs"] = wanted

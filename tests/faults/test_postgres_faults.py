@@ -106,3 +106,40 @@ def test_terminated_connections_under_load(pg_cluster: PgCluster, tmp_path: Path
     assert figures["events"] == load.clients * (load.per_client + 1)
     print(f"\npg_terminate_backend: {terminated} connections killed under load: "
           f"lost {figures['lost']}, doubled {figures['doubled']}; answers {dict(load.statuses)}")
+
+
+def test_failover_to_a_promoted_standby_under_load(pg_cluster: PgCluster, tmp_path: Path) -> None:
+    """The server's URL lists the primary and a synchronous standby; the primary dies
+    (immediate stop) and the standby is promoted: writes go on, nothing acknowledged is
+    lost (synchronous replication), nothing is doubled, no restart of the server."""
+    standby = pg_cluster.make_standby()
+    try:
+        pg_cluster.psql("ALTER SYSTEM SET synchronous_standby_names = '*'")
+        pg_cluster.psql("SELECT pg_reload_conf()")
+        url = (f"postgresql://postgres@127.0.0.1:{pg_cluster.port},127.0.0.1:{standby.port}"
+               "/postgres?target_session_attrs=read-write")
+        settings = Settings(database_url=url, pool_size=6)
+        token = make_token(settings)
+        server = LedgerServer(settings, log=tmp_path / "serve.log")
+        server.start()
+        load = Load(url=lambda: server.url, token=token, clients=8, per_client=15, pace=0.02)
+        try:
+            threads = load.run()
+            while load.done() < load.clients * load.per_client // 3:
+                time.sleep(0.01)
+            pg_cluster.stop("immediate")
+            standby.promote()
+            back = time.monotonic()
+            for t in threads:
+                t.join(120)
+            wait_caught_up(server)
+        finally:
+            server.stop()
+        recovery = min(t for t in load.ack_times if t >= back) - back
+        figures = check_store(settings, load)
+        assert figures["events"] == load.clients * (load.per_client + 1)
+        print(f"\nFailover to the promoted standby under load: lost {figures['lost']}, "
+              f"doubled {figures['doubled']}; first write {recovery:.2f} s after the "
+              f"promotion; answers {dict(load.statuses)}")
+    finally:
+        standby.cleanup()
