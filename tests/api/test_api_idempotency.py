@@ -224,3 +224,36 @@ def test_many_clients_writing_and_retrying_apply_every_command_exactly_once(api:
     assert set(letters) == {body["letter_id"] for _, _, body in commands}
     assert set(letters.values()) == {1}
     assert sorted(first_position.values()) == [e.position for e in events]
+
+
+def test_a_write_whose_connection_dropped_is_never_retried_blindly(
+    api: Api, monkeypatch: Any
+) -> None:
+    """The commit's outcome is unknown to the server (the connection dropped as it
+    committed), so it never runs the command again. With an Idempotency-Key it looks
+    for the key's record: stored, so it answers with it (201); without a key the answer
+    is 503 with Retry-After (retry with a key). Either way it was stored once."""
+    import psycopg
+
+    ledger = api.services.ledger
+    real = ledger.license
+
+    def dropped_after_commit(*args: Any, **kwargs: Any) -> Any:
+        real(*args, **kwargs)
+        raise psycopg.OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(ledger, "license", dropped_after_commit)
+    before = api.head()
+    keyless = api.client.post("/v1/enterprises", json=licence(random_uscc()),
+                              headers=api.writer)
+    assert keyless.status_code == 503 and keyless.headers["retry-after"]
+    assert api.head() == before + 1
+    headers = {**api.writer, **idem()}
+    body = licence(random_uscc())
+    keyed = api.client.post("/v1/enterprises", json=body, headers=headers)
+    assert keyed.status_code == 201 and keyed.headers["idempotent-replayed"] == "true"
+    assert api.head() == before + 2
+    monkeypatch.setattr(ledger, "license", real)
+    retry = api.client.post("/v1/enterprises", json=body, headers=headers)
+    assert retry.status_code == 201 and retry.json() == keyed.json()
+    assert api.head() == before + 2
