@@ -223,8 +223,38 @@ class Interleaving:
         return self.clock()
 
 
-def test_a_lost_race_is_a_concurrent_write_and_stores_nothing(services, committed, clock):
+def test_a_lost_race_is_decided_again_on_the_new_version(services, committed, clock):
     ledger = services.ledger
+    ledger.clock = Interleaving(clock, lambda: ledger.commit(
+        committed, committed_at="2025-03-01T10:00:00+08:00", signatory="winner"))
+    written = ledger.commit(committed, committed_at="2025-03-02T10:00:00+08:00",
+                            signatory="second")
+    assert (written.version, written.position) == (4, 4)
+    events = events_of(services, committed)
+    assert [(e.version, e.data["signatory"]) for e in events[1:]] == [
+        (2, "Wang Li"), (3, "winner"), (4, "second")]
+    assert positions(services) == [1, 2, 3, 4]
+
+
+def test_a_lost_race_with_an_expected_version_is_a_version_conflict(
+    services, committed, clock
+):
+    ledger = services.ledger
+    ledger.clock = Interleaving(clock, lambda: ledger.commit(
+        committed, committed_at="2025-03-01T10:00:00+08:00", signatory="winner"))
+    with pytest.raises(VersionConflict) as caught:
+        ledger.commit(committed, committed_at="2025-03-02T10:00:00+08:00", signatory="loser",
+                      expected_version=2)
+    assert not isinstance(caught.value, ConcurrentWrite)  # 412, not 409
+    assert (caught.value.expected, caught.value.actual) == (2, 3)
+    assert positions(services) == [1, 2, 3]
+
+
+def test_a_race_lost_past_retry_for_is_a_concurrent_write_and_stores_nothing(
+    services, committed, clock
+):
+    ledger = services.ledger
+    ledger.retry_for = 0.0
     winner = []
     ledger.clock = Interleaving(clock, lambda: winner.append(ledger.commit(
         committed, committed_at="2025-03-01T10:00:00+08:00", signatory="winner")))
