@@ -15,6 +15,7 @@ from psycopg.rows import tuple_row
 
 from ledger.audit.service import Audit
 from ledger.policy.credit import Policy, get_policy
+from ledger.projections import stats
 from ledger.projections.sets import Projections
 from ledger.services.application import Clock, Ledger, Written
 from ledger.services.commitments import LetterDesk
@@ -64,6 +65,7 @@ def bootstrap(
     services = Services(settings, db, ledger, log, None)  # type: ignore[arg-type]
     services.projections = Projections(db, log, services.policy)
     services.projections.ensure_live(settings.policy)
+    stats.backfill(db, log)  # once, for sets older than the statistics (migration 012)
     services.audit = Audit(db, log, settings, ledger.clock)
     services.projections.followers.append(services.audit.catch_up)  # the tree keeps up too
     services.standing = Standings(

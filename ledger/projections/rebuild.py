@@ -36,7 +36,8 @@ from ledger.errors import InvalidInput, LedgerError
 from ledger.policy.credit import Policy
 from ledger.policy.facts import Facts
 from ledger.projections.sets import Projections
-from ledger.projections.standing import Row, Segment, StandingProjection, advance
+from ledger.projections.standing import Row, Segment, StandingProjection, advance, count
+from ledger.projections.stats import StatsDelta
 from ledger.settings import Settings
 from ledger.storage.db import Database, Tx
 from ledger.storage.eventlog import EventLog
@@ -290,8 +291,7 @@ class Worker:
                             return self.built
                         stop.wait(min(self.lease / 4, 0.25))
                         continue
-                    facts_rows, segment_rows, count = self.fold(claim)
-                    writer.put(claim, facts_rows, segment_rows, count)
+                    writer.put(claim, *self.fold(claim))
         finally:
             stop.set()
             beat.join()
@@ -357,19 +357,21 @@ class Worker:
 
     # -- folding and committing -------------------------------------------------------------
 
-    def fold(self, claim: Claim) -> tuple[list[Row], list[Row], int]:
-        """All the rows of the segment's enterprises."""
+    def fold(self, claim: Claim) -> tuple[list[Row], list[Row], StatsDelta, int]:
+        """All the rows of the segment's enterprises, their statistics, the events."""
         first, end = claim.bounds
         pages = self.log.rows_by_enterprise(claim.upto, self.page, first, end)
         facts_rows: list[Row] = []
         segment_rows: list[Row] = []
         facts_row, segment_rows_of = self.projection.facts_row, self.projection.segment_rows
-        count = 0
-        for facts, segments, n in fold_stored(self.policy, self._counted(pages, claim.upto)):
+        stats = StatsDelta()
+        events = 0
+        for facts, segments, group in fold_stored(self.policy, self._counted(pages, claim.upto)):
             facts_rows.append(facts_row(self.set_id, facts))
             segment_rows.extend(segment_rows_of(self.set_id, facts.uscc, segments))
-            count += n
-        return facts_rows, segment_rows, count
+            count(stats, facts, segments, group)
+            events += len(group)
+        return facts_rows, segment_rows, stats, events
 
     def _counted(self, pages: Iterable[list[Any]], upto: int) -> Iterator[list[Any]]:
         for rows in pages:
@@ -386,7 +388,8 @@ class Worker:
             self.progress(done, total)
 
     def commit(
-        self, claim: Claim, facts_rows: list[Row], segment_rows: list[Row], count: int
+        self, claim: Claim, facts_rows: list[Row], segment_rows: list[Row], stats: StatsDelta,
+        count: int,
     ) -> None:
         """The segment's rows and its done mark in one transaction, if this worker's
         lease token still owns the segment; the last segment done makes the set ready."""
@@ -400,6 +403,7 @@ class Worker:
             if owner != claim.token:
                 raise LeaseLost(f"segment {claim.segment} of {self.set_id} was claimed again")
             self.projection.write_new(tx, facts_rows, segment_rows)
+            stats.write(tx, self.set_id)  # added to the other segments' (same transaction)
             tx.execute(
                 "UPDATE rebuild_segments SET state = 'done', owner = NULL, lease_until = NULL, "
                 "events = ? WHERE set_id = ? AND segment = ?",
@@ -436,9 +440,9 @@ class SegmentWriter:
 
     def __init__(self, worker: Worker) -> None:
         self.worker = worker
-        self.segments: queue.Queue[tuple[Claim, list[Row], list[Row], int] | None] = (
-            queue.Queue(maxsize=1)
-        )
+        self.segments: queue.Queue[
+            tuple[Claim, list[Row], list[Row], StatsDelta, int] | None
+        ] = queue.Queue(maxsize=1)
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._run, name="ledger-rebuild-writer")
 
@@ -446,9 +450,12 @@ class SegmentWriter:
         self.thread.start()
         return self
 
-    def put(self, claim: Claim, facts_rows: list[Row], segment_rows: list[Row], n: int) -> None:
+    def put(
+        self, claim: Claim, facts_rows: list[Row], segment_rows: list[Row], stats: StatsDelta,
+        n: int,
+    ) -> None:
         self._check()
-        self.segments.put((claim, facts_rows, segment_rows, n))
+        self.segments.put((claim, facts_rows, segment_rows, stats, n))
 
     def drain(self) -> None:
         """Wait until every segment handed over is committed (or dropped)."""
@@ -501,7 +508,7 @@ class Stored(NamedTuple):
 
 def fold_stored(
     policy: Policy, batches: Iterable[Sequence[Any]]
-) -> Iterator[tuple[Facts, list[Segment], int]]:
+) -> Iterator[tuple[Facts, list[Segment], list[Stored]]]:
     """Each enterprise's facts and whole timeline from stored rows ``(position,
     originator_id, version, topic, state)`` in primary-key order (an enterprise may
     span batches); only what the fold reads is decoded."""
@@ -514,7 +521,7 @@ def fold_stored(
             if originator != current:
                 if group:
                     facts, _, segments = advance(policy, None, group)
-                    yield facts, segments, len(group)
+                    yield facts, segments, group
                     group = []
                 current = originator
             kind = kinds.get(topic)
@@ -524,7 +531,7 @@ def fold_stored(
             group.append(Stored(position, body["uscc"], kind, version, body["occurred_at"], body))
     if group:
         facts, _, segments = advance(policy, None, group)
-        yield facts, segments, len(group)
+        yield facts, segments, group
 
 
 @contextmanager

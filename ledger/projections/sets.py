@@ -265,6 +265,9 @@ class Projections:
             r[0] for r in tx.all(f"SELECT id FROM projection_sets WHERE state IN ({marks})", states)
         ]
         for set_id in stale:
-            for table in ("standing_segments", "enterprise_facts", "rebuild_segments"):
+            for table in (
+                "standing_segments", "enterprise_facts", "rebuild_segments", "stats_day",
+                "stats_month", "stats_pending",
+            ):
                 tx.execute(f"DELETE FROM {table} WHERE set_id = ?", (set_id,))
             tx.execute("DELETE FROM projection_sets WHERE id = ?", (set_id,))

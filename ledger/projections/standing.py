@@ -17,6 +17,7 @@ from orjson import dumps as _orjson_dumps
 
 from ledger.policy.credit import FOREVER, Policy
 from ledger.policy.facts import Event, Facts, apply
+from ledger.projections.stats import StatsDelta, old_tails
 from ledger.storage.db import Tx
 from ledger.storage.events import LoggedEvent
 from ledger.values import day_of
@@ -45,6 +46,16 @@ def advance(
     if facts is None:
         raise ValueError("advance needs at least one event")
     return facts, days[0], segments
+
+
+def count(
+    stats: StatsDelta, facts: Facts, segments: list[Segment], events: Sequence[Event]
+) -> None:
+    """Add an enterprise's new timeline and events to the statistics."""
+    for start, until, standing in segments:
+        stats.segment(facts.district, facts.place_type, start, until, standing)
+    for event in events:
+        stats.event(facts.district, facts.place_type, day_of(event.occurred_at), event.type)
 
 
 def group_by_enterprise(events: Iterable[LoggedEvent]) -> dict[str, list[LoggedEvent]]:
@@ -97,12 +108,20 @@ class StandingProjection:
         cuts: list[tuple[str, str, str]] = []
         fact_rows: list[Row] = []
         segment_rows: list[Row] = []
+        # the statistics follow the timelines: the old tails replaced are taken back
+        stats = StatsDelta()
+        firsts = {u: day_of(groups[u][0].occurred_at) for u in known}
+        for uscc, start, until, doc in old_tails(tx, set_id, firsts):
+            f = known[uscc]
+            stats.segment(f.district, f.place_type, max(start, firsts[uscc]), until,
+                          orjson.loads(doc), -1)
         for uscc, group in groups.items():
             facts, first_day, segments = advance(self.policy, known.get(uscc), group)
             if uscc in known:
                 cuts.append((set_id, uscc, first_day))
             fact_rows.append(self.facts_row(set_id, facts))
             segment_rows.extend(self.segment_rows(set_id, facts.uscc, segments))
+            count(stats, facts, segments, group)
         tx.many(
             "DELETE FROM standing_segments WHERE set_id = ? AND uscc = ? AND valid_from >= ?",
             cuts,
@@ -121,6 +140,7 @@ class StandingProjection:
             fact_rows,
         )
         tx.bulk_insert("standing_segments", SEGMENT_COLUMNS, segment_rows)
+        stats.write(tx, set_id)
 
     @staticmethod
     def write_new(tx: Tx, fact_rows: list[Row], segment_rows: list[Row]) -> None:
