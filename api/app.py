@@ -25,7 +25,7 @@ from api.deps import ApiState
 from api.docs_ui import SecurityHeaders
 from api.limits import PublicCache, PublicLimits
 from api.metrics import UNMATCHED
-from api.routes import access_log, audit, enterprises, feed, health, lists, lookup
+from api.routes import access_log, audit, enterprises, feed, health, lists, lookup, stats
 from api.strict import StrictQuery
 from ledger.audit.service import start_checkpointer
 from ledger.bootstrap import Services, bootstrap
@@ -64,6 +64,7 @@ TAGS = [
     {"name": "enterprises", "description": "Regulator writes and an enterprise's standing."},
     {"name": "standings", "description": "Bulk lookups."},
     {"name": "lists", "description": "The joint punishment and reward lists."},
+    {"name": "stats", "description": "Counts as of a date and month by month."},
     {"name": "feed", "description": "Every event in log order, to keep a copy in sync."},
     {"name": "audit", "description": "For auditors (audit:read)."},
     {"name": "operations", "description": "Health and metrics; no key needed."},
@@ -160,8 +161,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     errors.install(app)
     # every router, explicitly: the API's resources, operations, the auditors', the pages
     for router in (
-        enterprises.router, lookup.router, lists.router, feed.router, access_log.router,
-        health.router, audit.router, pages.router,
+        enterprises.router, lookup.router, lists.router, stats.router, feed.router,
+        access_log.router, health.router, audit.router, pages.router,
     ):
         app.include_router(router)
     # outermost last: headers on everything, metrics of everything, then the limits
