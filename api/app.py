@@ -20,7 +20,7 @@ from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import docs, docs_ui, errors, pages
+from api import dashboard, docs, docs_ui, errors, pages
 from api.deps import ApiState
 from api.docs_ui import SecurityHeaders
 from api.limits import PublicCache, PublicLimits
@@ -162,7 +162,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     # every router, explicitly: the API's resources, operations, the auditors', the pages
     for router in (
         enterprises.router, lookup.router, lists.router, stats.router, feed.router,
-        access_log.router, health.router, audit.router, pages.router,
+        access_log.router, health.router, audit.router, pages.router, dashboard.router,
     ):
         app.include_router(router)
     # outermost last: headers on everything, metrics of everything, then the limits
