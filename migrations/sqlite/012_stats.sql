@@ -1,6 +1,7 @@
 -- Statistics (GET /v1/stats, /v1/stats/monthly, /dashboard), per projection set, kept
 -- as deltas of the standing timelines (see ledger/projections/stats.py): a count as of
--- a day is the sum of the month rows before its month and the day rows of its month.
+-- a day is the sum of the month rows before its month and the day rows of its month
+-- (WITHOUT ROWID: the rows are stored in key order, so those sums read them in a run).
 CREATE TABLE IF NOT EXISTS stats_day (
     set_id      TEXT NOT NULL,
     day         TEXT NOT NULL,
@@ -21,7 +22,7 @@ CREATE TABLE IF NOT EXISTS stats_day (
     punishment_list   INTEGER NOT NULL DEFAULT 0,
     verification_due  INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (set_id, day, district, place_type)
-);
+) WITHOUT ROWID;
 -- The same deltas summed per month, and the events that occurred in each month (CST).
 CREATE TABLE IF NOT EXISTS stats_month (
     set_id      TEXT NOT NULL,
@@ -49,7 +50,7 @@ CREATE TABLE IF NOT EXISTS stats_month (
     bans              INTEGER NOT NULL DEFAULT 0,
     repairs           INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (set_id, month, district, place_type)
-);
+) WITHOUT ROWID;
 -- Sets that existed before this migration: their statistics are computed once from
 -- their rows at the next start (ledger.projections.stats.backfill).
 CREATE TABLE IF NOT EXISTS stats_pending (
