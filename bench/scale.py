@@ -29,7 +29,7 @@ from typing import Any
 from bench.common import fresh_store, latency_ms, store_size
 from bench.reads import long_history, travel
 from ledger.bootstrap import Services, bootstrap
-from ledger.projections import queries
+from ledger.projections import queries, stats
 from ledger.services.demo import History, batches, generate
 from ledger.values import today_cst
 
@@ -151,23 +151,40 @@ def read_latencies(s: Services, long_uscc: str) -> dict[str, dict[str, float]]:
             s, rng.choice(usccs), PAST, known_at), 100),
         f"time travel ({LONG:,} events)": latency_ms(lambda: travel(
             s, long_uscc, "2023-06-30", known_at), 10, warmup=1),
+        "stats as of today": latency_ms(lambda: q(lambda tx: stats.stats(tx, today)), 100),
+        f"stats as of {PAST}, district + type": latency_ms(lambda: q(lambda tx: stats.stats(
+            tx, PAST, "230103", "hotel")), 100),
+        "monthly series, 60 months": latency_ms(lambda: q(lambda tx: stats.monthly(
+            tx, month_before(today[:7], 59), today[:7])), 30),
     }
 
 
+def month_before(month: str, n: int) -> str:
+    index = int(month[:4]) * 12 + int(month[5:]) - 1 - n
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"
+
+
 def compare_sets(s: Services, live: str, rebuilt: str) -> dict[str, int]:
-    """Rows in one set and not the other, both ways, for both read-model tables."""
+    """Rows in one set and not the other, both ways, for the read-model tables (the
+    statistics' rows that net to zero are left out: the live set keeps some)."""
+    levels = ", ".join(stats.LEVELS)
+    day_nonzero = " AND (" + " OR ".join(f"{c} <> 0" for c in stats.LEVELS) + ")"
+    month_nonzero = day_nonzero[:-1] + "".join(f" OR {c} <> 0" for c in stats.EVENTS) + ")"
     cols = {
         "standing_segments": "uscc, valid_from, valid_until, on_reward, on_punishment, standing",
         "enterprise_facts": "uscc, name, place_type, district, version, position, due_kind, "
                             "due_on, facts",
+        "stats_day": f"day, district, place_type, {levels}",
+        "stats_month": f"month, district, place_type, {levels}, {', '.join(stats.EVENTS)}",
     }
     found: dict[str, int] = {}
     with s.db.transaction() as tx:
         for table, c in cols.items():
+            where = {"stats_day": day_nonzero, "stats_month": month_nonzero}.get(table, "")
             for a, b in ((live, rebuilt), (rebuilt, live)):
                 found[f"{table}: only in {a}"] = tx.value(
-                    f"SELECT COUNT(*) FROM (SELECT {c} FROM {table} WHERE set_id = ? EXCEPT "
-                    f"SELECT {c} FROM {table} WHERE set_id = ?) AS diff", (a, b)
+                    f"SELECT COUNT(*) FROM (SELECT {c} FROM {table} WHERE set_id = ?{where} "
+                    f"EXCEPT SELECT {c} FROM {table} WHERE set_id = ?{where}) AS diff", (a, b)
                 )
             found[f"{table}: rows"] = tx.value(
                 f"SELECT COUNT(*) FROM {table} WHERE set_id = ?", (live,)

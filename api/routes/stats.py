@@ -15,7 +15,7 @@ from ledger.projections import stats
 
 router = APIRouter(prefix="/v1/stats", tags=["stats"])
 
-MONTH_PATTERN = f"^{YEAR}-[0-9]{{2}}$"
+MONTH_PATTERN = f"^{YEAR}-(0[1-9]|1[0-2])$"
 PlaceFilter = Annotated[PlaceType | None, Query(description="only this kind of place")]
 DistrictFilter = Annotated[
     str | None,

@@ -52,10 +52,8 @@ def count(
     stats: StatsDelta, facts: Facts, segments: list[Segment], events: Sequence[Event]
 ) -> None:
     """Add an enterprise's new timeline and events to the statistics."""
-    for start, until, standing in segments:
-        stats.segment(facts.district, facts.place_type, start, until, standing)
-    for event in events:
-        stats.event(facts.district, facts.place_type, day_of(event.occurred_at), event.type)
+    stats.timeline(facts.district, facts.place_type, segments)
+    stats.events_of(facts.district, facts.place_type, events)
 
 
 def group_by_enterprise(events: Iterable[LoggedEvent]) -> dict[str, list[LoggedEvent]]:
@@ -111,10 +109,12 @@ class StandingProjection:
         # the statistics follow the timelines: the old tails replaced are taken back
         stats = StatsDelta()
         firsts = {u: day_of(groups[u][0].occurred_at) for u in known}
+        tails: dict[str, list[tuple[str, str, dict[str, Any]]]] = {}
         for uscc, start, until, doc in old_tails(tx, set_id, firsts):
-            f = known[uscc]
-            stats.segment(f.district, f.place_type, max(start, firsts[uscc]), until,
-                          orjson.loads(doc), -1)
+            tails.setdefault(uscc, []).append((max(start, firsts[uscc]), until, orjson.loads(doc)))
+        for uscc, tail in tails.items():
+            tail.sort()
+            stats.timeline(known[uscc].district, known[uscc].place_type, tail, -1)
         for uscc, group in groups.items():
             facts, first_day, segments = advance(self.policy, known.get(uscc), group)
             if uscc in known:

@@ -52,17 +52,17 @@ MAX_MONTHS = 240
 _LIVE = "SELECT id FROM projection_sets WHERE state = 'live'"
 
 Cell = tuple[str, str, str]  # (day or month, district, place_type)
+_SHAPES: dict[tuple[str, str, bool, bool], tuple[int, ...]] = {}  # see StatsDelta._shape
 
 
 class StatsDelta:
     """Changes to a set's statistics, gathered in memory and written in one go."""
 
-    __slots__ = ("days", "events", "_columns")
+    __slots__ = ("days", "events")
 
     def __init__(self) -> None:
         self.days: dict[Cell, list[int]] = {}
         self.events: dict[Cell, list[int]] = {}
-        self._columns: dict[tuple[str, str, bool, bool], tuple[int, ...]] = {}
 
     def __bool__(self) -> bool:
         return bool(self.days or self.events)
@@ -77,39 +77,64 @@ class StatsDelta:
         for c in columns:
             row[c] += n
 
-    def segment(
-        self, district: str, place_type: str, start: str, until: str, standing: dict[str, Any],
-        sign: int = 1,
-    ) -> None:
-        """Count a timeline segment ``[start, until)`` (``sign`` -1 takes it back)."""
+    def _shape(self, standing: dict[str, Any]) -> tuple[int, ...]:
+        """The level columns a standing counts under (one tuple per shape, cached)."""
         status, credit_class = standing["status"], standing["credit_class"]
         reward, punishment = standing["on_reward_list"], standing["on_punishment_list"]
         shape = (status, credit_class, reward, punishment)
-        columns = self._columns.get(shape)
+        columns = _SHAPES.get(shape)
         if columns is None:
             picked = [ENTERPRISES, STATUS_AT[status], CLASS_AT[credit_class]]
             if reward:
                 picked.append(REWARD)
             if punishment:
                 picked.append(PUNISHMENT)
-            columns = self._columns[shape] = tuple(picked)
-        self._add(start, district, place_type, columns, sign)
-        if until != FOREVER:
-            self._add(until, district, place_type, columns, -sign)
-        due = standing.get("verification_due")
-        if status == "committed" and due is not None:
-            since = max(start, due)
-            if since < until:
-                self._add(since, district, place_type, (VERIFICATION,), sign)
-                if until != FOREVER:
-                    self._add(until, district, place_type, (VERIFICATION,), -sign)
+            columns = _SHAPES[shape] = tuple(picked)
+        return columns
+
+    def segment(
+        self, district: str, place_type: str, start: str, until: str, standing: dict[str, Any],
+        sign: int = 1,
+    ) -> None:
+        """Count a timeline segment ``[start, until)`` (``sign`` -1 takes it back)."""
+        self.timeline(district, place_type, ((start, until, standing),), sign)
 
     def timeline(
         self, district: str, place_type: str,
         segments: Iterable[tuple[str, str, dict[str, Any]]], sign: int = 1,
     ) -> None:
+        """Count consecutive segments of one enterprise: where one ends and the next
+        starts with the same counts (most cuts only change the version), nothing is
+        written."""
+        before: tuple[int, ...] = ()
+        end = ""
         for start, until, standing in segments:
-            self.segment(district, place_type, start, until, standing, sign)
+            columns = self._shape(standing)
+            if end != start:  # not contiguous (or the first): close what was open
+                if before and end != FOREVER:
+                    self._add(end, district, place_type, before, -sign)
+                before = ()
+            if columns is not before:
+                key = (start, district, place_type)
+                row = self.days.get(key)
+                if row is None:
+                    row = self.days[key] = [0] * len(LEVELS)
+                for c in before:
+                    if c not in columns:
+                        row[c] -= sign
+                for c in columns:
+                    if c not in before:
+                        row[c] += sign
+            due = standing.get("verification_due")
+            if due is not None and standing["status"] == "committed":
+                since = max(start, due)
+                if since < until:
+                    self._add(since, district, place_type, (VERIFICATION,), sign)
+                    if until != FOREVER:
+                        self._add(until, district, place_type, (VERIFICATION,), -sign)
+            before, end = columns, until
+        if before and end != FOREVER:
+            self._add(end, district, place_type, before, -sign)
 
     def event(self, district: str, place_type: str, day: str, kind: str) -> None:
         """Count an event that occurred on ``day`` (its CST date)."""
@@ -121,6 +146,24 @@ class StatsDelta:
         if row is None:
             row = self.events[key] = [0] * len(EVENTS)
         row[at] += 1
+
+    def events_of(self, district: str, place_type: str, events: Iterable[Any]) -> None:
+        """Count an enterprise's events (anything with ``type`` and ``occurred_at``)."""
+        from ledger.values import day_of
+
+        counts = self.events
+        for e in events:
+            at = EVENT_AT.get(e.type)
+            if at is None:
+                continue
+            moment = e.occurred_at
+            cst = moment.endswith("+08:00") and moment[10:11] == "T"
+            month = moment[:7] if cst else day_of(moment)[:7]
+            key = (month, district, place_type)
+            row = counts.get(key)
+            if row is None:
+                row = counts[key] = [0] * len(EVENTS)
+            row[at] += 1
 
     def merge(self, other: StatsDelta) -> None:
         for mine, theirs in ((self.days, other.days), (self.events, other.events)):
@@ -396,11 +439,13 @@ def backfill(db: Any, log: Any) -> list[str]:
                     (set_id,),
                 )
             }
-            for uscc, start, until, doc in tx.all(
+            cursor = tx.execute(
                 "SELECT uscc, valid_from, valid_until, standing FROM standing_segments "
                 "WHERE set_id = ?", (set_id,),
-            ):
-                delta.segment(*cells[uscc], start, until, json.loads(doc))
+            )
+            while rows := cursor.fetchmany(10_000):
+                for uscc, start, until, doc in rows:
+                    delta.segment(*cells[uscc], start, until, json.loads(doc))
             after = 0
             while position is not None and after < position:
                 events = log.read(tx, after, 5000)
