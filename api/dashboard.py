@@ -14,7 +14,6 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from api import page_auth as auth
 from api.pages import (
     CSP,
     PageRoute,
@@ -22,6 +21,7 @@ from api.pages import (
     page_services,
     place_type_param,
     query_string,
+    regulator,
     regulator_context,
     render,
 )
@@ -93,11 +93,11 @@ def figures(request: Request) -> dict[str, Any]:
     today = ps.today()
     last = today[:7]
     first = month_before(last, MONTHS - 1)
-    with ps.services.db.reading() as tx:
-        now = stats.stats(tx, today, district, place_type)
-        months = stats.monthly(tx, first, last, district, place_type)
-        by_district = stats.split(tx, today, "district", district, place_type)
-        by_type = stats.split(tx, today, "place_type", district, place_type)
+    reads = ps.services.reads
+    now = reads.stats(today, district, place_type)
+    months = reads.monthly(first, last, district, place_type)
+    by_district = reads.stats_split(today, "district", district, place_type)
+    by_type = reads.stats_split(today, "place_type", district, place_type)
     return {
         "today": today, "district": district, "place_type": place_type, "now": now,
         "months": months, "by_district": by_district, "by_type": by_type,
@@ -183,7 +183,7 @@ def chart_configs(figs: dict[str, Any]) -> dict[str, dict[str, Any]]:
 @router.get("/dashboard", name="dashboard")
 def dashboard(request: Request) -> Response:
     ps = page_services(request)
-    who = auth.regulator(request, ps.services.db, ps.secret, ps.now())
+    who = regulator(request, ps)
     figs = figures(request)
     filters = {"district": figs["district"], "place_type": figs["place_type"]}
     csv_links = {c: f"/dashboard.csv?{query_string(chart=c, **filters)}" for c in CHARTS}
@@ -198,7 +198,7 @@ def dashboard(request: Request) -> Response:
 @router.get("/dashboard.csv", name="dashboard_csv")
 def dashboard_csv(request: Request) -> Response:
     ps = page_services(request)
-    auth.regulator(request, ps.services.db, ps.secret, ps.now())
+    regulator(request, ps)
     chart = request.query_params.get("chart") or ""
     if chart not in CHARTS:
         raise InvalidInput("chart", "unknown", f"chart: one of {', '.join(CHARTS)}")

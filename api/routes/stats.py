@@ -95,9 +95,7 @@ def get_stats(
     verification due and with a rectification overdue, at the end of `as_of`. The list
     counts equal the number of items the list endpoints serve for the same filters."""
     day = query_day(as_of, "as_of", state.today())
-    with state.services.db.reading() as tx:
-        doc = stats.stats(tx, day, district, place_type)
-    return JSONResponse(doc)
+    return JSONResponse(state.services.reads.stats(day, district, place_type))
 
 
 @router.get(
@@ -119,9 +117,7 @@ def get_monthly(
     """Each month from `from` to `to` (at most 240): the list and class counts as of the
     month's last day and the events that occurred in it (China Standard Time)."""
     last, start = default_range(state.today(), first, to)
-    with state.services.db.reading() as tx:
-        months = stats.monthly(tx, start, last, district, place_type)
-    return JSONResponse({"months": months})
+    return JSONResponse({"months": state.services.reads.monthly(start, last, district, place_type)})
 
 
 def default_range(today: str, first: str | None, last: str | None) -> tuple[str, str]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ledger.projections import queries
+from ledger.projections import queries, stats
 from ledger.services.redaction import redact
 from ledger.storage.db import Database
 from ledger.storage.eventlog import EventLog
@@ -34,6 +34,27 @@ class Reads:
     ) -> Page:
         with self.db.reading() as tx:
             return queries.reward_list(tx, day, place_type, district, limit, cursor)
+
+    def stats(
+        self, day: str, district: str | None = None, place_type: str | None = None
+    ) -> dict[str, Any]:
+        """Counts as of ``day`` (``GET /v1/stats``, the dashboard)."""
+        with self.db.reading() as tx:
+            return stats.stats(tx, day, district, place_type)
+
+    def monthly(
+        self, first: str, last: str, district: str | None = None, place_type: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The month-by-month series (``GET /v1/stats/monthly``, the dashboard)."""
+        with self.db.reading() as tx:
+            return stats.monthly(tx, first, last, district, place_type)
+
+    def stats_split(
+        self, day: str, by: str, district: str | None = None, place_type: str | None = None
+    ) -> dict[str, dict[str, Any]]:
+        """Counts as of ``day`` per district or per place type (the dashboard)."""
+        with self.db.reading() as tx:
+            return stats.split(tx, day, by, district, place_type)
 
     def search(self, q: str, limit: int) -> list[dict[str, Any]]:
         with self.db.reading() as tx:
