@@ -26,6 +26,8 @@ CONTRACT = {  # every write and read of the contract, as the OpenAPI names the p
     ("POST", "/v1/standings:lookup"),
     ("GET", "/v1/lists/punishment"),
     ("GET", "/v1/lists/reward"),
+    ("GET", "/v1/stats"),
+    ("GET", "/v1/stats/monthly"),
     ("GET", "/v1/feed"),
     ("GET", "/v1/enterprises/{uscc}/events"),
     ("GET", "/v1/audit/checkpoint"),
