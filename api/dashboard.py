@@ -177,6 +177,8 @@ def chart_configs(figs: dict[str, Any]) -> dict[str, dict[str, Any]]:
             "options": {"indexAxis": "y", "scales": {
                 "x": {"stacked": True, "beginAtZero": True}, "y": {"stacked": True}}},
         }
+    for config in configs.values():  # compact legends: several series fit a phone's width
+        config["options"]["plugins"] = {"legend": {"labels": {"boxWidth": 12, "padding": 8}}}
     return configs
 
 

@@ -14,6 +14,7 @@ from ledger.values import day_of
 from ledger.errors import InvalidInput
 from ledger.projections import queries, stats
 from ledger.services.demo import generate, seed_city
+from tests.factories import licence, random_uscc
 
 UNTIL = date(2026, 1, 1)
 DAYS = ["2021-06-30", "2022-03-15", "2023-01-31", "2024-06-30", "2025-02-28", "2025-12-31",
@@ -200,3 +201,30 @@ def test_240_months_are_allowed(services):
     with services.db.transaction() as tx:
         months = stats.monthly(tx, "2001-01", "2020-12")
     assert len(months) == 240 and all(m["enterprises"] == 0 for m in months)
+
+
+def test_due_and_overdue_today_match_the_supervision_queue(services):
+    seed_city(services, 30, seed=10, until=UNTIL)
+    ledger = services.ledger
+    for committed_at in ("2025-09-01", "2025-11-02", "2025-11-03", "2025-12-20"):
+        uscc = random_uscc()
+        ledger.license(**licence(uscc))
+        ledger.commit(uscc, committed_at=f"{committed_at}T10:00:00+08:00", signatory="W")
+    for deadline in ("2025-12-31", "2026-01-01", "2026-01-15"):
+        uscc = random_uscc()
+        ledger.license(**licence(uscc))
+        ledger.commit(uscc, committed_at="2025-09-01T10:00:00+08:00", signatory="W")
+        ledger.inspect(uscc, inspected_at="2025-10-01T10:00:00+08:00", inspector="Z", score=50,
+                       outcome="rectify", rectification_deadline=deadline)
+    today = "2026-01-01"  # the ledger's clock in tests
+    items, cursor = [], None
+    while True:
+        with services.db.transaction() as tx:
+            page, cursor = queries.supervision_queue(tx, today, 0, limit=1000, cursor=cursor)
+        items += page
+        if cursor is None:
+            break
+    got = stats_of(services, today)
+    assert got["verification_due"] == sum(1 for i in items if i["due_kind"] == "verification")
+    assert got["rectification_overdue"] == sum(1 for i in items if i["status"] == "overdue")
+    assert (got["verification_due"], got["rectification_overdue"]) == (2, 1)
