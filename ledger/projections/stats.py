@@ -339,10 +339,12 @@ def monthly(
     end of its last day and the events that occurred in it."""
     first, last = check_month(first, "from"), check_month(last, "to")
     if first > last:
-        raise InvalidInput("from", "range", "from: must not be after to")
+        raise InvalidInput("from", "order", "from: must not be later than to")
     months = month_span(first, last)
     if len(months) > MAX_MONTHS:
-        raise InvalidInput("to", "range", f"to: at most {MAX_MONTHS} months from 'from'")
+        raise InvalidInput(
+            "to", "range", f"to: at most {MAX_MONTHS - 1} months later than from"
+        )
     check_filters(district, place_type)
     where, params = _where(district, place_type)
     sums = ", ".join(f"SUM({c})" for c in (*LEVELS, *EVENTS))
