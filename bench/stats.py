@@ -25,9 +25,9 @@ from typing import Any
 
 from bench.common import Result, fresh_store, latency_ms, postgres_problem
 from ledger.bootstrap import Services, bootstrap
-from ledger.dates import today_cst
 from ledger.projections import stats
 from ledger.services.demo import seed_city
+from ledger.values import today_cst
 
 PAST = "2024-06-30"
 

@@ -10,12 +10,13 @@ from pydantic import BaseModel, Field
 
 from api.deps import AsOf, ReadKey, StateDep, query_day
 from api.docs import READ, problems
-from api.schemas import YEAR, PlaceType
+from api.schemas import PlaceType
 from ledger.projections import stats
+from ledger.values import YEAR_PATTERN
 
 router = APIRouter(prefix="/v1/stats", tags=["stats"])
 
-MONTH_PATTERN = f"^{YEAR}-(0[1-9]|1[0-2])$"
+MONTH_PATTERN = f"^{YEAR_PATTERN}-(0[1-9]|1[0-2])$"
 PlaceFilter = Annotated[PlaceType | None, Query(description="only this kind of place")]
 DistrictFilter = Annotated[
     str | None,

@@ -10,10 +10,10 @@ from datetime import date, datetime, timezone
 
 import pytest
 
-from ledger.values import day_of
 from ledger.errors import InvalidInput
 from ledger.projections import queries, stats
 from ledger.services.demo import generate, seed_city
+from ledger.values import day_of
 from tests.factories import licence, random_uscc
 
 UNTIL = date(2026, 1, 1)
