@@ -228,3 +228,16 @@ def test_due_and_overdue_today_match_the_supervision_queue(services):
     assert got["verification_due"] == sum(1 for i in items if i["due_kind"] == "verification")
     assert got["rectification_overdue"] == sum(1 for i in items if i["status"] == "overdue")
     assert (got["verification_due"], got["rectification_overdue"]) == (2, 1)
+
+
+@pytest.mark.parametrize("segments", [1, 4])
+def test_a_rebuild_in_segments_adds_up_to_the_live_statistics(services, segments):
+    seed_city(services, 80, seed=11, until=UNTIL)
+    live = {day: stats_of(services, day) for day in DAYS}
+    with services.db.transaction() as tx:
+        series = stats.monthly(tx, "2021-01", "2026-01")
+    services.projections.rebuild("v1", swap=True, segments=segments)
+    for day in DAYS:
+        assert stats_of(services, day) == live[day], day
+    with services.db.transaction() as tx:
+        assert stats.monthly(tx, "2021-01", "2026-01") == series
