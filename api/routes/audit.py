@@ -37,6 +37,14 @@ class AuditEvent(Event):
         description="SHA-256(0x00 || leaf bytes) as the hash tree holds it, lower-case hex",
         json_schema_extra=HEX,
     )
+    personal: dict[str, dict[str, JsonValue]] = Field(
+        default_factory=dict,
+        description="each personal field of `data` (stored there as the commitment "
+        '`"sha256:" + hex(SHA-256(salt || UTF-8 value))`): its value and salt (hex), '
+        'or `{"erased": true}` after an erasure',
+        examples=[{"legal_representative": {
+            "value": "Wang Li", "salt": "000102030405060708090a0b0c0d0e0f"}}],
+    )
 
 
 class History(BaseModel):

@@ -294,7 +294,8 @@ class Enterprise(Aggregate):
             self._banned(
                 uscc=self.uscc,
                 occurred_at=given.text,
-                reason=findings or f"inspection by {inspector} found the conditions not met",
+                # never the inspector's name: it is personal data (a commitment here)
+                reason=findings or "the inspection found the conditions not met",
                 decision_no=decision_no,
             )
 

@@ -21,6 +21,7 @@ from ledger.audit.timetravel import StateStore, known
 from ledger.audit.tree import TreeStore
 from ledger.audit.verify import Progress, Report, Verifier
 from ledger.errors import BeyondLog, EnterpriseNotFound, InvalidInput, LedgerError
+from ledger.services.privacy import personal_of
 from ledger.storage.db import Database, Tx
 from ledger.storage.eventlog import EventLog
 from ledger.storage.events import LoggedEvent
@@ -170,7 +171,9 @@ class Audit:
         """An enterprise's events known at ``known_at`` (default: all) in version order,
         each with its ``enterprise_id`` and its leaf hash as the hash tree holds it
         (computed from the event when the tree has not reached it yet): every field of
-        the leaf, so an auditor can recompute it. Not redacted: for audit:read."""
+        the leaf, so an auditor can recompute it, and ``personal``: each personal field's
+        value and salt (or ``{"erased": true}``), which open the commitment in ``data``.
+        Not redacted: for audit:read."""
         uscc = values.uscc(uscc)
         with self.db.transaction() as tx:
             events = self.log.of_enterprise(tx, uscc)
@@ -181,12 +184,14 @@ class Audit:
             stored = self.tree.nodes(
                 tx, [(0, e.position - 1) for e in events if e.position <= size]
             )
+            personal = personal_of(tx, uscc, events)
         out = []
         for e in events:
             leaf = stored.get((0, e.position - 1)) or event_leaf_hash(e)
             doc = e.public()
             doc["enterprise_id"] = e.enterprise_id
             doc["leaf_hash"] = leaf.hex()
+            doc["personal"] = personal.get(e.position, {})
             out.append(doc)
         return out
 

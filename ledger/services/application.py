@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import Any
@@ -24,6 +24,8 @@ from eventsourcing.persistence import IntegrityError
 from ledger import values
 from ledger.aggregates.enterprise import Enterprise, enterprise_id
 from ledger.errors import ConcurrentWrite, EnterpriseNotFound, RuleViolation, VersionConflict
+from ledger.services.privacy import Sealed
+from ledger.storage.db import Tx
 from ledger.storage.events import LoggedEvent, decode
 from ledger.storage.hooked import InTx, InTxFailed
 
@@ -72,12 +74,14 @@ class Ledger(Application[UUID]):
         in_tx: InTx | None = None,
     ) -> Written:
         now = self.clock()
+        sealed = Sealed()  # personal values: committed to before the aggregate sees them
         enterprise = Enterprise.license(
             uscc=uscc, name=name, place_type=place_type, address=address, district=district,
-            legal_representative=legal_representative, occurred_at=licensed_at, now=now,
+            legal_representative=sealed.seal("legal_representative", legal_representative),
+            occurred_at=licensed_at, now=now,
         )
         try:
-            return self._save(enterprise, now, in_tx)
+            return self._save(enterprise, now, self.with_personal(sealed, in_tx))
         except ConcurrentWrite:
             raise RuleViolation(
                 "licensed_once", f"enterprise {enterprise.uscc} is already licensed"
@@ -95,9 +99,11 @@ class Ledger(Application[UUID]):
         expected_version: int | None = None,
         in_tx: InTx | None = None,
     ) -> Written:
-        return self._act(uscc, expected_version, in_tx, lambda e, now: e.commit(
-            occurred_at=committed_at, signatory=signatory, letter_id=letter_id,
-            channel=channel, conditions=conditions, now=now,
+        sealed = Sealed()
+        return self._act(uscc, expected_version, self.with_personal(sealed, in_tx),
+                         lambda e, now: e.commit(
+            occurred_at=committed_at, signatory=sealed.seal("signatory", signatory),
+            letter_id=letter_id, channel=channel, conditions=conditions, now=now,
         ))
 
     def inspect(
@@ -114,10 +120,12 @@ class Ledger(Application[UUID]):
         expected_version: int | None = None,
         in_tx: InTx | None = None,
     ) -> Written:
-        return self._act(uscc, expected_version, in_tx, lambda e, now: e.inspect(
-            occurred_at=inspected_at, inspector=inspector, score=score, outcome=outcome,
-            rectification_deadline=rectification_deadline, findings=findings,
-            decision_no=decision_no, now=now,
+        sealed = Sealed()
+        return self._act(uscc, expected_version, self.with_personal(sealed, in_tx),
+                         lambda e, now: e.inspect(
+            occurred_at=inspected_at, inspector=sealed.seal("inspector", inspector),
+            score=score, outcome=outcome, rectification_deadline=rectification_deadline,
+            findings=findings, decision_no=decision_no, now=now,
         ))
 
     def rectify(
@@ -130,8 +138,11 @@ class Ledger(Application[UUID]):
         expected_version: int | None = None,
         in_tx: InTx | None = None,
     ) -> Written:
-        return self._act(uscc, expected_version, in_tx, lambda e, now: e.rectify(
-            occurred_at=rectified_at, verified_by=verified_by, note=note, now=now,
+        sealed = Sealed()
+        return self._act(uscc, expected_version, self.with_personal(sealed, in_tx),
+                         lambda e, now: e.rectify(
+            occurred_at=rectified_at, verified_by=sealed.seal("verified_by", verified_by),
+            note=note, now=now,
         ))
 
     def ban(
@@ -237,6 +248,44 @@ class Ledger(Application[UUID]):
                 )
         return written
 
+    # -- personal data -----------------------------------------------------------------------
+
+    def with_personal(self, sealed: Sealed, in_tx: InTx | None) -> InTx | None:
+        """``in_tx`` preceded by storing the write's personal values (``sealed``, filled
+        when the command decides) in the events' transaction. A store that cannot run
+        a hook (the in-memory one of unit tests) keeps only the commitments."""
+        if not getattr(self.recorder, "supports_in_tx", False):
+            return in_tx
+
+        def personal_then(tx: Tx, events: list[LoggedEvent]) -> None:
+            if sealed:
+                sealed.record(tx, events)
+            if in_tx is not None:
+                in_tx(tx, events)
+
+        return personal_then
+
+    def store(self, pending: Sequence[Any], in_tx: InTx | None = None) -> list[LoggedEvent]:
+        """Save ``pending`` events (of several enterprises, e.g. the demo's batches) with
+        ``in_tx`` run in their transaction; [] when a version is taken."""
+        if in_tx is not None and not getattr(self.recorder, "supports_in_tx", False):
+            in_tx = None
+        try:
+            recordings = self.save(*pending, in_tx=in_tx) if in_tx else self.save(*pending)
+        except IntegrityError:
+            return []
+        except InTxFailed as e:
+            raise e.error from None
+        events = []
+        for recording in recordings:
+            stored = self.mapper.to_stored_event(recording.domain_event)
+            events.append(
+                decode(
+                    recording.notification.id, stored.originator_id,
+                    stored.originator_version, stored.topic, stored.state,
+                )
+            )
+        return events
 
 def retrying(
     command: Callable[[int | None], Written], expected: int | None, within: float = RETRY_FOR

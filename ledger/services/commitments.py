@@ -18,7 +18,7 @@ from typing import Any
 
 from ledger import values
 from ledger.errors import ConcurrentWrite, EnterpriseNotFound, RuleViolation, VersionConflict
-from ledger.services import letters
+from ledger.services import letters, privacy
 from ledger.services.application import Ledger, Written, retrying
 from ledger.settings import Settings
 from ledger.storage.db import Database
@@ -83,8 +83,11 @@ class LetterDesk:
             raise LetterRefused("banned", f"Enterprise {code} is banned: a ban is terminal, "
                                 "so no commitment can be made.")
         expires_at = letters.expiry(now, self.settings.letter_token_days)
+        licence = licence_of(events)  # its legal representative is a commitment: open it
+        with self.db.reading() as tx:
+            licence["legal_representative"] = privacy.legal_representative(tx, code)
         doc = letters.compose(
-            licence_of(events), events[-1].version, now, expires_at, config,
+            licence, events[-1].version, now, expires_at, config,
             self.settings.verification_days, with_personal_data=True,
         )
         token = letters.sign_token(self.secret, code, doc.version, expires_at)

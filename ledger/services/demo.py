@@ -22,10 +22,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
-from eventsourcing.persistence import IntegrityError
-
 from ledger.aggregates.enterprise import Enterprise, enterprise_id
 from ledger.errors import InvalidInput, RuleViolation
+from ledger.services.privacy import PERSONAL_FIELDS, Sealed
 from ledger.values import ALPHABET, CST, add_months, check_character, today_cst
 
 START = date(2021, 1, 4)  # the reform began on 2020-10-01; the city's ledger a little later
@@ -120,12 +119,21 @@ class History:
     def events(self) -> int:
         return 1 + sum(s.events for s in self.steps)
 
-    def build(self, now: datetime) -> Enterprise:
+    def build(self, now: datetime, sealed: Sealed | None = None) -> Enterprise:
         """The enterprise with every event pending, each command checked by the
-        aggregate's own rules (a broken history raises, it is never forced in)."""
-        enterprise = Enterprise.license(**self.licence, occurred_at=self.licensed_at, now=now)
+        aggregate's own rules (a broken history raises, it is never forced in); with
+        ``sealed``, personal fields are committed to as the ledger's commands do."""
+
+        def seal(args: dict[str, Any]) -> dict[str, Any]:
+            if sealed is None:
+                return args
+            return {k: sealed.seal(k, v) if k in PERSONAL_FIELDS else v for k, v in args.items()}
+
+        enterprise = Enterprise.license(
+            **seal(self.licence), occurred_at=self.licensed_at, now=now
+        )
         for step in self.steps:
-            getattr(enterprise, step.command)(occurred_at=step.at, now=now, **step.args)
+            getattr(enterprise, step.command)(occurred_at=step.at, now=now, **seal(step.args))
         return enterprise
 
 
@@ -406,19 +414,19 @@ def write(
     for batch in batches(histories, batch_events):
         now = services.ledger.clock()
         recorded_at = now.astimezone(timezone.utc)  # as the ledger's commands stamp them
-        pending = [e for h in batch for e in h.build(now).collect_events()]
+        sealed = Sealed()
+        pending = [e for h in batch for e in h.build(now, sealed).collect_events()]
         for event in pending:
             object.__setattr__(event, "timestamp", recorded_at)
-        try:
-            recordings = services.ledger.save(*pending)
-        except IntegrityError:
+        stored = services.ledger.store(pending, sealed.record)
+        if not stored:
             raise RuleViolation(
                 "licensed_once", "an enterprise of this batch is already in the ledger"
-            ) from None
+            )
         services.projections.catch_up()
         seeded.enterprises += len(batch)
-        seeded.events += len(recordings)
-        seeded.head = recordings[-1].notification.id if recordings else seeded.head
+        seeded.events += len(stored)
+        seeded.head = stored[-1].position
         if progress is not None:
             progress(seeded.enterprises, seeded.events)
     return seeded

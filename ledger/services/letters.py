@@ -310,7 +310,9 @@ def compose(
         conditions=config.conditions(licence["place_type"]),
         verifier=config.verifier,
         verification_days=verification_days,
-        legal_representative=licence.get("legal_representative") if with_personal_data else None,
+        legal_representative=(
+            licence.get("legal_representative") if with_personal_data else None
+        ),
     )
 
 

@@ -26,9 +26,10 @@ from ledger.policy.credit import Policy
 from ledger.policy.facts import Facts, apply
 from ledger.projections import queries
 from ledger.projections.sets import Projections
+from ledger.services import privacy
 from ledger.services.redaction import redact
 from ledger.settings import Settings
-from ledger.storage.db import Database
+from ledger.storage.db import Database, Tx
 from ledger.storage.eventlog import EventLog
 from ledger.storage.events import LoggedEvent
 from ledger.values import day_of
@@ -99,11 +100,20 @@ class Standings:
                     if queries.in_ledger(tx, uscc):
                         raise NotLicensedYet(uscc, day)
                     raise EnterpriseNotFound(uscc)
-            return redact(doc, personal)
+                return self.opened(tx, doc) if personal else redact(doc, personal)
         doc = self.known(uscc, day, known_at)
         if doc is None:
             raise NotLicensedYet(uscc, day, known_at)
+        if personal:
+            with self.db.reading() as tx:
+                return self.opened(tx, doc)
         return redact(doc, personal)
+
+    @staticmethod
+    def opened(tx: Tx, doc: dict[str, Any]) -> dict[str, Any]:
+        """For audit:read: the legal representative in clear (the read models keep only
+        its commitment), from the personal-data table; None once erased."""
+        return {**doc, "legal_representative": privacy.legal_representative(tx, doc["uscc"])}
 
     def known(self, uscc: str, day: str, known_at: datetime | None) -> dict[str, Any] | None:
         """The standing document computed by the live policy from the events recorded at
@@ -128,6 +138,8 @@ class Standings:
             return {}
         with self.db.reading() as tx:
             found = queries.standings(tx, usccs, day)
+            if personal:
+                return {u: self.opened(tx, doc) for u, doc in found.items()}
         return {u: redact(doc, personal) for u, doc in found.items()}
 
     # -- one enterprise's history (``ledger history``) ---------------------------------------
@@ -155,6 +167,9 @@ class Standings:
         for event in events:
             facts = apply(facts, event)
         standing = standing_of(facts, day, policy) if facts is not None else None
+        if standing is not None and personal:
+            with self.db.reading() as tx:
+                standing = self.opened(tx, standing)
         first = events[0].data if events else {}
         return redact({
             "uscc": uscc,
