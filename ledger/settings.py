@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_KEY_FILE = "ledger-signing.key"
 
 
 class Settings(BaseSettings):
@@ -59,7 +62,13 @@ class Settings(BaseSettings):
         60.0, gt=0, le=86400, description="seconds between auto checkpoints"
     )
     signing_key: str | None = Field(
-        None, description="Ed25519 private key, base64 of 32 raw bytes (default: generated)"
+        None, description="Ed25519 private key, base64 of 32 raw bytes (default: the key file)"
+    )
+    signing_key_file: str | None = Field(
+        None,
+        description="file holding the signing key when LEDGER_SIGNING_KEY is unset (default "
+        "ledger-signing.key beside the SQLite file, or in the working directory for "
+        "PostgreSQL); created with mode 0600 at first start when missing",
     )
     letter_token_days: int = Field(
         30, gt=0, le=3650, description="validity of a QR commitment link (at most 10 years)"
@@ -112,6 +121,14 @@ class Settings(BaseSettings):
     @cached_property
     def sqlite_path(self) -> str:
         return self.database_url.removeprefix("sqlite:///")
+
+    @cached_property
+    def signing_key_path(self) -> Path:
+        if self.signing_key_file:
+            return Path(self.signing_key_file)
+        if self.is_postgres:
+            return Path.cwd() / DEFAULT_KEY_FILE
+        return Path(self.sqlite_path).resolve().parent / DEFAULT_KEY_FILE
 
     @cached_property
     def postgres_conninfo(self) -> str:

@@ -54,6 +54,16 @@ def need_postgres() -> None:
         pytest.skip(message)
 
 
+@pytest.fixture(autouse=True)
+def _signing_key_file(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each test's signing key file lives in a temporary directory (subprocesses inherit
+    it), never in the working tree."""
+    path = tmp_path_factory.mktemp("signing") / "ledger-signing.key"
+    monkeypatch.setenv("LEDGER_SIGNING_KEY_FILE", str(path))
+
+
 @pytest.fixture
 def store_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
     """Settings for a fresh, empty store of the kind the test is parametrised with."""

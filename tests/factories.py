@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from typing import Any
 
 from ledger.values import ALPHABET, check_character
 
@@ -33,3 +34,19 @@ def licence(uscc: str, **overrides: object) -> dict[str, object]:
     }
     fields.update(overrides)
     return fields
+
+
+def in_clear(services: Any, event: Any, field: str) -> str | None:
+    """The personal value behind ``event``'s commitment in ``field`` (None once erased),
+    checked against the commitment."""
+    from ledger.services.privacy import check
+
+    with services.db.transaction() as tx:
+        row = tx.one(
+            "SELECT value, salt FROM personal_data WHERE position = ? AND field = ?",
+            (event.position, field),
+        )
+    if row is None:
+        return None
+    assert check(row[0], row[1], event.data[field])
+    return str(row[0])

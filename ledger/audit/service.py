@@ -49,7 +49,7 @@ class Audit:
         self.interval = settings.checkpoint_interval
         self.states = StateStore(db, log)
         self.tree = TreeStore(db, log, self.states)
-        self.key = load_signing_key(db, settings.signing_key)
+        self.key = load_signing_key(db, settings.signing_key, settings.signing_key_path)
 
     # -- keeping up --------------------------------------------------------------------------
 

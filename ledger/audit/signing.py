@@ -1,8 +1,8 @@
 """Ed25519 keys and signed checkpoints (no database here: `verify-export` uses it).
 
 The signing key comes from ``LEDGER_SIGNING_KEY`` (base64 of the 32 raw private key
-bytes) or, when that is unset, is generated on first start and kept in ``audit_keys``.
-Every key that ever signed stays in ``audit_keys`` (public part) so old checkpoints
+bytes) or, when that is unset, from the key file (see ``keystore``), never from the
+database. Every key that ever signed stays in ``audit_keys`` (public part) so old checkpoints
 remain verifiable after a key change. ``key_id`` is the first 16 hex digits of
 SHA-256 of the raw 32-byte public key.
 """

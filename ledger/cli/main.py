@@ -26,6 +26,7 @@ app = typer.Typer(
 @app.command()
 def migrate() -> None:
     """Create or upgrade all tables (idempotent)."""
+    from ledger.audit.keystore import move_private_keys_out
     from ledger.storage.db import Database
     from ledger.storage.migrations import migrate as run
 
@@ -35,6 +36,9 @@ def migrate() -> None:
         db = Database(settings)
         db.create_schema()
         applied = run(db)
+        moved = None if settings.signing_key else move_private_keys_out(
+            db, settings.signing_key_path
+        )
     except Exception as e:  # the store is unreachable or unusable
         fail(cannot_open(e), 1)
     finally:
@@ -42,6 +46,8 @@ def migrate() -> None:
             db.close()
     with services() as s:  # the event store's own tables and the live projection set
         s.projections.catch_up()
+    if moved:
+        typer.echo(moved)
     typer.echo(f"applied: {', '.join(applied)}" if applied else "up to date")
 
 

@@ -11,6 +11,7 @@ import pytest
 from ledger.audit.encoding import event_leaf_hash
 from ledger.audit.merkle import verify_consistency, verify_inclusion
 from ledger.audit.signing import Checkpoint, verify_signature
+from ledger.services.privacy import check
 from tests.apiclient import PROBLEM, START, Api, api_fixture, problem_fields  # noqa: F401
 from tests.factories import random_uscc
 
@@ -122,7 +123,10 @@ def test_the_history_carries_positions_and_leaf_hashes(api: Api) -> None:
     assert doc["events"][1]["leaf_hash"] == proof["leaf_hash"]
     recomputed = event_leaf_hash({k: v for k, v in doc["events"][1].items() if k != "leaf_hash"})
     assert recomputed.hex() == proof["leaf_hash"]  # the response holds every leaf field
-    assert doc["events"][0]["data"]["legal_representative"] == "Wang Li"
+    sealed = doc["events"][0]["data"]["legal_representative"]
+    opened = doc["events"][0]["personal"]["legal_representative"]
+    assert opened["value"] == "Wang Li"
+    assert check(opened["value"], opened["salt"], sealed)  # the auditor checks it
 
 
 def test_the_history_known_at_a_moment_and_its_bad_input(api: Api) -> None:

@@ -77,7 +77,7 @@ def test_the_history_as_known_at_a_moment_leaves_out_later_entries(services, bac
     with services.db.transaction() as tx:
         logged = services.log.of_enterprise(tx, backdated)
     assert [e["leaf_hash"] for e in now] == [event_leaf_hash(e).hex() for e in logged]
-    assert now[0]["data"]["legal_representative"] == "Wang Li"
+    assert now[0]["personal"]["legal_representative"]["value"] == "Wang Li"
 
 
 def test_before_the_licence_was_known_there_is_no_standing(services, backdated):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import stat
 import threading
 import time
 from datetime import timedelta
@@ -15,12 +16,14 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from ledger.audit.encoding import event_leaf_hash, leaf_bytes
+from ledger.audit.keystore import move_private_keys_out
 from ledger.audit.merkle import root_from_leaves, verify_consistency, verify_inclusion
 from ledger.audit.service import start_checkpointer
 from ledger.audit.signing import key_id_of, private_raw, public_raw, verify_signature
 from ledger.audit.tree import TreeError, TreeStore
 from ledger.bootstrap import bootstrap
 from ledger.errors import BeyondLog, InvalidInput
+from ledger.settings import Settings
 from tests.factories import licence, random_uscc
 
 
@@ -56,9 +59,11 @@ def test_each_write_is_hashed_into_the_tree_before_the_command_returns(services)
 def test_leaf_bytes_are_the_documented_canonical_json(services):
     uscc = random_uscc()
     event = services.ledger.license(**licence(uscc, name="松北区·河畔理发店")).events[0]
+    sealed = event.data["legal_representative"]  # the commitment, never the name
+    assert sealed.startswith("sha256:") and len(sealed) == 71
     expected = (
         '{"data":{"address":"18 Chuangxin Road, Songbei District, Harbin",'
-        '"district":"230109","legal_representative":"Wang Li",'
+        f'"district":"230109","legal_representative":"{sealed}",'
         '"name":"松北区·河畔理发店","place_type":"barbershop"},'
         f'"enterprise_id":"{event.enterprise_id}","occurred_at":"{event.occurred_at}",'
         f'"position":1,"recorded_at":"{event.recorded_at}","type":"Licensed",'
@@ -187,16 +192,58 @@ def test_the_checkpointer_hashes_and_signs_in_the_background(store_settings, clo
         server.close()
 
 
-def test_the_generated_key_is_kept_in_the_database_across_restarts(store_settings, clock):
+def test_the_generated_key_is_kept_in_a_0600_file_not_in_the_database(store_settings, clock):
     first = bootstrap(store_settings, clock=clock)
     key = first.audit.public_key()
     first.close()
+    path = store_settings.signing_key_path
+    assert path.exists() and stat.S_IMODE(path.stat().st_mode) == 0o600
     again = bootstrap(store_settings, clock=clock)
     try:
-        assert again.audit.public_key() == key
+        assert again.audit.public_key() == key  # the same key across restarts
         with again.db.transaction() as tx:
             rows = tx.all("SELECT key_id, source, private_key FROM audit_keys")
-        assert len(rows) == 1 and rows[0][:2] == (key["key_id"], "generated") and rows[0][2]
+        assert rows == [(key["key_id"], "file", None)]  # public part only
+    finally:
+        again.close()
+
+
+def test_the_default_key_file_lies_beside_the_sqlite_file(tmp_path, monkeypatch):
+    monkeypatch.delenv("LEDGER_SIGNING_KEY_FILE")
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'db' / 'ledger.db'}")
+    assert settings.signing_key_path == tmp_path / "db" / "ledger-signing.key"
+    monkeypatch.chdir(tmp_path)
+    pg = Settings(database_url="postgresql://postgres@127.0.0.1:5432/test")
+    assert pg.signing_key_path == tmp_path / "ledger-signing.key"
+
+
+def test_a_private_key_left_in_the_database_is_moved_to_the_key_file(store_settings, clock):
+    s = bootstrap(store_settings, clock=clock)
+    path = store_settings.signing_key_path
+    legacy = Ed25519PrivateKey.generate()
+    secret = base64.b64encode(private_raw(legacy)).decode()
+    pub = public_raw(legacy)
+    path.unlink()
+    try:
+        with s.db.transaction(write=True) as tx:  # as a pre-v2 first start left it
+            tx.execute("DELETE FROM audit_keys")
+            tx.execute(
+                "INSERT INTO audit_keys (key_id, algorithm, public_key, private_key, source, "
+                "created_at) VALUES (?, 'ed25519', ?, ?, 'generated', '2026-01-01')",
+                (key_id_of(pub), base64.b64encode(pub).decode(), secret),
+            )
+        message = move_private_keys_out(s.db, path)
+        assert message is not None and "moved the signing key" in message
+        assert path.read_text().strip() == secret
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        with s.db.transaction() as tx:
+            assert tx.all("SELECT private_key FROM audit_keys") == [(None,)]
+        assert move_private_keys_out(s.db, path) is None  # idempotent
+    finally:
+        s.close()
+    again = bootstrap(store_settings, clock=clock)
+    try:
+        assert again.audit.key.key_id == key_id_of(pub)  # it still signs with that key
     finally:
         again.close()
 
