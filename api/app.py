@@ -25,7 +25,17 @@ from api.deps import ApiState
 from api.docs_ui import SecurityHeaders
 from api.limits import PublicCache, PublicLimits
 from api.metrics import UNMATCHED
-from api.routes import access_log, audit, enterprises, feed, health, lists, lookup, stats
+from api.routes import (
+    access_log,
+    audit,
+    enterprises,
+    feed,
+    health,
+    lists,
+    lookup,
+    privacy,
+    stats,
+)
 from api.strict import StrictQuery
 from ledger.audit.service import start_checkpointer
 from ledger.bootstrap import Services, bootstrap
@@ -162,7 +172,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     # every router, explicitly: the API's resources, operations, the auditors', the pages
     for router in (
         enterprises.router, lookup.router, lists.router, stats.router, feed.router,
-        access_log.router, health.router, audit.router, pages.router, dashboard.router,
+        access_log.router, health.router, audit.router, privacy.router, pages.router,
+        dashboard.router,
     ):
         app.include_router(router)
     # outermost last: headers on everything, metrics of everything, then the limits

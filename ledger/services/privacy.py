@@ -21,10 +21,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from ledger.errors import InvalidInput
+from ledger.errors import EnterpriseNotFound, InvalidInput
 from ledger.services.redaction import PERSONAL_FIELDS, is_commitment
 from ledger.storage.db import Database, Tx
+from ledger.storage.eventlog import EventLog
 from ledger.storage.events import LoggedEvent
+from ledger.uscc import validate_uscc
 
 PREFIX = "sha256:"
 SALT_BYTES = 16
@@ -170,16 +172,19 @@ def check_fields(fields: Sequence[str] | None) -> list[str]:
 
 
 def erase(
-    db: Database, uscc: str, fields: Sequence[str] | None, erased_by: str
+    db: Database, log: EventLog, uscc: str, fields: Sequence[str] | None, erased_by: str
 ) -> Erasure:
     """Delete the enterprise's personal values and salts (of ``fields``, default all)
     for good, and record that it happened (who, when, which fields and positions; never
     the values). On SQLite the freed bytes are overwritten and the WAL truncated, so
-    the values leave the files too."""
+    the values leave the files too. The log, its tree and checkpoints are untouched."""
+    uscc = validate_uscc(uscc)
     names = check_fields(fields)
     marks = ", ".join("?" * len(names))
     at = datetime.now(timezone.utc).isoformat(timespec="microseconds")
     with db.transaction(write=True) as tx:
+        if not log.of_enterprise(tx, uscc, upto=1):
+            raise EnterpriseNotFound(uscc)
         if not db.postgres:
             tx.execute("PRAGMA secure_delete = ON")  # takes effect on this connection
         positions = sorted({
@@ -218,8 +223,13 @@ def scrub_sqlite_files(db: Database, attempts: int = 50) -> None:
             time.sleep(0.05)
 
 
-def erasures(tx: Tx, uscc: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+def erasures(db: Database, uscc: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
     """The recorded erasures, newest first."""
+    with db.reading() as tx:
+        return _erasures(tx, uscc, limit)
+
+
+def _erasures(tx: Tx, uscc: str | None, limit: int) -> list[dict[str, Any]]:
     sql = "SELECT at, uscc, fields, positions, erased_by FROM personal_erasures"
     params: tuple[Any, ...] = ()
     if uscc is not None:

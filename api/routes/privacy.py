@@ -1,0 +1,111 @@
+"""Erasure of personal data (scope ledger:write) and the record of erasures (scope
+audit:read). The log, its hash tree and checkpoints are untouched by an erasure."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request, Security
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from api.deps import (
+    ApiKey,
+    AuditKey,
+    Limit,
+    ServicesDep,
+    UsccPath,
+    WriteKey,
+    is_json,
+    path_uscc,
+    read_body,
+    require,
+)
+from api.docs import READ, WRITE, problems
+from api.errors import ApiProblem
+from ledger.services import privacy
+
+router = APIRouter(prefix="/v1", tags=["privacy"])
+
+PersonalField = Literal["legal_representative", "signatory", "inspector", "verified_by"]
+
+
+class ErasureRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"fields": ["legal_representative", "signatory"]}, {},
+    ]})
+
+    fields: list[PersonalField] | None = Field(
+        None, min_length=1, max_length=4,
+        description="the personal fields to erase (default: all four)",
+    )
+
+
+class ErasureOut(BaseModel):
+    uscc: str
+    fields: list[str] = Field(description="the fields erased")
+    positions: list[int] = Field(description="log positions of the events whose values went")
+    erased_at: str = Field(json_schema_extra={"format": "date-time"})
+    erased_by: str = Field(description="the API key's name (or cli:<user>)")
+
+
+class ErasurePage(BaseModel):
+    items: list[ErasureOut] = Field(description="newest first")
+
+
+async def erasure_body(
+    request: Request, _key: Annotated[ApiKey, Security(require("ledger:write"))]
+) -> ErasureRequest:
+    """The optional body, parsed after the key (an empty body erases every field)."""
+    content_type = request.headers.get("content-type")
+    if content_type and not is_json(content_type):
+        raise ApiProblem(
+            415, "unsupported-media-type", f"send application/json, not {content_type}"
+        )
+    raw = await read_body(request)
+    try:
+        return ErasureRequest.model_validate_json(raw if raw.strip() else b"{}")
+    except ValidationError as e:
+        raise RequestValidationError(
+            [{**err, "loc": ("body", *err["loc"])} for err in e.errors()]
+        ) from None
+
+
+@router.post(
+    "/enterprises/{uscc}/erasure",
+    response_model=ErasureOut,
+    summary="Erase an enterprise's personal data for good",
+    responses=problems(*WRITE),
+    openapi_extra={"requestBody": {"required": False, "content": {"application/json": {
+        "schema": ErasureRequest.model_json_schema()}}}},
+)
+def erase(
+    key: WriteKey,
+    body: Annotated[ErasureRequest, Depends(erasure_body)],
+    services: ServicesDep,
+    uscc: UsccPath,
+) -> dict[str, Any]:
+    """Deletes the values and salts of the enterprise's personal fields (`fields`,
+    default all) from every table and, on SQLite, from the database files' bytes. The
+    events keep their commitments, so `ledger audit verify`, every proof and every
+    export still verify; auditors then see `{"erased": true}` for each erased field.
+    The erasure itself is recorded (who, when, which fields), never the values."""
+    code = path_uscc(uscc)
+    done = privacy.erase(services.db, services.log, code, body.fields, key.name)
+    return done.to_json()
+
+
+@router.get(
+    "/audit/erasures",
+    response_model=ErasurePage,
+    summary="Erasures of personal data: who, when, which fields",
+    responses=problems(*READ),
+)
+def erasures(
+    key: AuditKey,
+    services: ServicesDep,
+    uscc: Annotated[str | None, Query(max_length=100, description="only this enterprise")] = None,
+    limit: Limit = 100,
+) -> dict[str, Any]:
+    code = path_uscc(uscc) if uscc is not None else None
+    return {"items": privacy.erasures(services.db, code, limit)}
