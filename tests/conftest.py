@@ -54,6 +54,15 @@ def need_postgres() -> None:
         pytest.skip(message)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _session_signing_key_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Fixtures wider than a test (module-scoped apps) keep their key file here."""
+    with pytest.MonkeyPatch.context() as patch:
+        path = tmp_path_factory.mktemp("signing-session") / "ledger-signing.key"
+        patch.setenv("LEDGER_SIGNING_KEY_FILE", str(path))
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _signing_key_file(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
