@@ -183,3 +183,38 @@ def verify_export(
         f"ok: {report.events} events of {scope} verified against checkpoint {cp.tree_size} "
         f"(root {cp.root_hash}) signed by key {cp.key_id} at {cp.timestamp}"
     )
+
+
+@app.command()
+def witness(
+    url: Annotated[str, typer.Option("--url", help="the ledger's base URL (http[s]://...)")],
+    state: Annotated[
+        Path, typer.Option("--state", help="file keeping the last checkpoint seen (created)")
+    ],
+    timeout: Annotated[
+        float, typer.Option("--timeout", min=0.1, help="seconds per request")
+    ] = 10.0,
+) -> None:
+    """Fetch the latest checkpoint, check its signature and a consistency proof from the
+    checkpoint kept in STATE, then keep the new one. Exit 1 naming both checkpoints when
+    the log was rewritten (a fork). The audit:read key comes from LEDGER_API_KEY."""
+    import os
+
+    import httpx
+
+    from ledger.audit.witness import BadState, WitnessError, observe
+
+    key = os.environ.get("LEDGER_API_KEY", "").strip()
+    if not key:
+        fail("LEDGER_API_KEY: set it to an API key with the audit:read scope")
+    if not url.startswith(("http://", "https://")):
+        fail(f"--url: must start with http:// or https://, not {url!r}")
+    headers = {"Authorization": f"Bearer {key}"}
+    with httpx.Client(base_url=url.rstrip("/"), headers=headers, timeout=timeout) as client:
+        try:
+            seen = observe(client, state)
+        except BadState as e:
+            fail(str(e))
+        except WitnessError as e:
+            fail(str(e), 1)
+    typer.echo(seen.message())
