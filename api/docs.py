@@ -14,6 +14,7 @@ from api.errors import PROBLEM
 from api.schemas import (
     BanCreate,
     CommitmentCreate,
+    ErasureRequest,
     InspectionCreate,
     LicenceCreate,
     LookupRequest,
@@ -85,7 +86,7 @@ def body_doc(model: type[BaseModel], description: str | None = None) -> dict[str
 
 BODY_MODELS: tuple[type[BaseModel], ...] = (
     LicenceCreate, CommitmentCreate, InspectionCreate, RectificationCreate, BanCreate,
-    RepairCreate, LookupRequest, Problem,
+    RepairCreate, LookupRequest, ErasureRequest, Problem,
 )
 
 

@@ -459,3 +459,31 @@ class Problem(BaseModel):
     detail: str
     errors: list[FieldError] | None = Field(None, description="each invalid field (422)")
     rule: str | None = Field(None, description="the rule of the domain broken (409)")
+
+
+# -- personal data -------------------------------------------------------------------------
+
+PersonalField = Literal["legal_representative", "signatory", "inspector", "verified_by"]
+
+
+class ErasureRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"fields": ["legal_representative", "signatory"]}, {},
+    ]})
+
+    fields: list[PersonalField] | None = Field(
+        None, min_length=1, max_length=4,
+        description="the personal fields to erase (default: all four)",
+    )
+
+
+class ErasureOut(BaseModel):
+    uscc: str
+    fields: list[str] = Field(description="the fields erased")
+    positions: list[int] = Field(description="log positions of the events whose values went")
+    erased_at: str = Field(json_schema_extra={"format": "date-time"})
+    erased_by: str = Field(description="the API key's name (or cli:<user>)")
+
+
+class ErasurePage(BaseModel):
+    items: list[ErasureOut] = Field(description="newest first")

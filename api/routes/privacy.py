@@ -3,11 +3,11 @@ audit:read). The log, its hash tree and checkpoints are untouched by an erasure.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Security
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
 from api.deps import (
     ApiKey,
@@ -21,37 +21,14 @@ from api.deps import (
     read_body,
     require,
 )
-from api.docs import READ, WRITE, problems
+from api.docs import READ, WRITE, body_doc, problems
 from api.errors import ApiProblem
+from api.schemas import ErasureOut, ErasurePage, ErasureRequest
 from ledger.services import privacy
 
 router = APIRouter(prefix="/v1", tags=["privacy"])
-
-PersonalField = Literal["legal_representative", "signatory", "inspector", "verified_by"]
-
-
-class ErasureRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
-        {"fields": ["legal_representative", "signatory"]}, {},
-    ]})
-
-    fields: list[PersonalField] | None = Field(
-        None, min_length=1, max_length=4,
-        description="the personal fields to erase (default: all four)",
-    )
-
-
-class ErasureOut(BaseModel):
-    uscc: str
-    fields: list[str] = Field(description="the fields erased")
-    positions: list[int] = Field(description="log positions of the events whose values went")
-    erased_at: str = Field(json_schema_extra={"format": "date-time"})
-    erased_by: str = Field(description="the API key's name (or cli:<user>)")
-
-
-class ErasurePage(BaseModel):
-    items: list[ErasureOut] = Field(description="newest first")
-
+OPTIONAL_BODY = body_doc(ErasureRequest, "optional: without it, every personal field")
+OPTIONAL_BODY["requestBody"]["required"] = False
 
 async def erasure_body(
     request: Request, _key: Annotated[ApiKey, Security(require("ledger:write"))]
@@ -76,8 +53,7 @@ async def erasure_body(
     response_model=ErasureOut,
     summary="Erase an enterprise's personal data for good",
     responses=problems(*WRITE),
-    openapi_extra={"requestBody": {"required": False, "content": {"application/json": {
-        "schema": ErasureRequest.model_json_schema()}}}},
+    openapi_extra=OPTIONAL_BODY,
 )
 def erase(
     key: WriteKey,

@@ -11,7 +11,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 from ledger.errors import ConcurrentWrite, VersionConflict
-from tests.factories import licence, random_uscc
+from tests.factories import in_clear, licence, random_uscc
 
 THREADS = 16
 ATTEMPTS = 5  # successful commits per thread
@@ -52,7 +52,7 @@ def test_racing_commitments_with_retries_lose_and_duplicate_nothing(services):
     assert len({p for _, p, _ in results}) == total  # every success has its own position
     everything, mine = log_of(services, uscc)
     assert [e.version for e in mine] == list(range(1, total + 2))
-    stored = {(e.version, e.position, e.data["signatory"]) for e in mine[1:]}
+    stored = {(e.version, e.position, in_clear(services, e, "signatory")) for e in mine[1:]}
     assert stored == set(results)  # what the winners were told is exactly what is stored
     assert [e.position for e in everything] == list(range(1, total + 2))  # no gap, no loss
     live = services.projections.live()
