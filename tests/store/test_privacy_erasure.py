@@ -141,3 +141,37 @@ def test_after_an_erasure_the_sqlite_files_hold_no_value(services, store_setting
         assert name.encode() not in after, f"{name} still in the files"
     assert written[16][1]["signatory"].encode() in after  # the others are kept
     assert cli(store_settings, "audit", "verify", "--wait", "0").exit_code == 0
+
+
+def test_personal_values_commit_or_roll_back_with_their_events(services):
+    def refuse(tx, events):
+        raise RuntimeError("no")
+
+    uscc = random_uscc()
+    with pytest.raises(RuntimeError):
+        services.ledger.license(**licence(uscc, legal_representative="Rolled Back"),
+                                in_tx=refuse)
+    with services.db.transaction() as tx:
+        assert tx.value("SELECT COUNT(*) FROM personal_data") == 0
+        assert services.log.head(tx) == 0
+    seen = []
+    written = services.ledger.license(
+        **licence(uscc), in_tx=lambda tx, events: seen.append(
+            tx.value("SELECT value FROM personal_data WHERE position = ?",
+                     (events[0].position,)))
+    )
+    assert seen == ["Wang Li"]  # already there, inside the events' transaction
+    assert in_clear(services, written.events[0], "legal_representative") == "Wang Li"
+
+
+def test_the_demo_city_is_written_with_commitments_and_their_values(services):
+    from ledger.services.demo import seed_city
+
+    seed_city(services, 3, seed=5)
+    with services.db.transaction() as tx:
+        events = services.log.read(tx, 0, 10_000)
+        stored = tx.value("SELECT COUNT(*) FROM personal_data")
+    fields = [(e, f) for e in events for f in PERSONAL_FIELDS if f in e.data]
+    assert fields and stored == len(fields)
+    for event, field in fields:
+        assert in_clear(services, event, field)  # opens its commitment
