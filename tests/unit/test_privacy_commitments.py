@@ -6,7 +6,8 @@ from __future__ import annotations
 import hashlib
 
 from ledger.audit.encoding import leaf_bytes
-from ledger.services.privacy import Sealed, check, commitment, is_commitment, redact
+from ledger.services.privacy import Sealed, check, commitment, is_commitment
+from ledger.services.redaction import redact
 from ledger.storage.events import LoggedEvent
 
 SALT = bytes(range(16))
@@ -43,7 +44,10 @@ def test_a_value_the_aggregate_refuses_is_passed_through_unsealed():
 
 
 def test_readers_without_audit_read_see_commitments_or_nothing():
-    data = {"name": "A shop", "legal_representative": EXAMPLE}
-    assert redact(data) == data
-    legacy = {"name": "A shop", "legal_representative": "Wang Li"}  # stored in clear before v2
-    assert redact(legacy) == {"name": "A shop"}
+    event = {"type": "Licensed", "data": {"name": "A shop", "legal_representative": EXAMPLE}}
+    assert redact(event, False) == event
+    legacy = {"data": {"name": "A shop", "legal_representative": "Wang Li"}}  # before v2
+    assert redact(legacy, False) == {"data": {"name": "A shop"}}
+    assert redact(legacy, True) == legacy
+    standing = {"uscc": "X", "legal_representative": EXAMPLE}
+    assert redact(standing, False) == {"uscc": "X"}
