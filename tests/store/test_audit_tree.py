@@ -373,3 +373,34 @@ def test_checkpoint_json_round_trips(services):
     assert set(json.loads(json.dumps(cp.to_json()))) == {
         "tree_size", "root_hash", "timestamp", "key_id", "signature",
     }
+
+
+def test_ledger_migrate_moves_a_stored_private_key_out_and_says_so(store_settings, clock):
+    from typer.testing import CliRunner
+
+    from ledger.cli import app
+
+    s = bootstrap(store_settings, clock=clock)
+    path = store_settings.signing_key_path
+    legacy = Ed25519PrivateKey.generate()
+    pub = public_raw(legacy)
+    try:
+        with s.db.transaction(write=True) as tx:
+            tx.execute(
+                "INSERT INTO audit_keys (key_id, algorithm, public_key, private_key, source, "
+                "created_at) VALUES (?, 'ed25519', ?, ?, 'generated', '2027-01-01')",
+                (key_id_of(pub), base64.b64encode(pub).decode(),
+                 base64.b64encode(private_raw(legacy)).decode()),
+            )
+    finally:
+        s.close()
+    path.unlink()
+    env = {"LEDGER_DATABASE_URL": store_settings.database_url,
+           "LEDGER_DATABASE_SCHEMA": store_settings.database_schema,
+           "LEDGER_SIGNING_KEY_FILE": str(path)}
+    result = CliRunner().invoke(app, ["migrate"], env=env)
+    assert result.exit_code == 0, result.output
+    assert f"moved the signing key {key_id_of(pub)} out of the database" in result.output
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    again = CliRunner().invoke(app, ["migrate"], env=env)
+    assert "moved" not in again.output  # nothing left to move
