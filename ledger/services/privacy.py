@@ -21,12 +21,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from ledger import values
 from ledger.errors import EnterpriseNotFound, InvalidInput
 from ledger.services.redaction import PERSONAL_FIELDS, is_commitment
 from ledger.storage.db import Database, Tx
 from ledger.storage.eventlog import EventLog
 from ledger.storage.events import LoggedEvent
-from ledger.uscc import validate_uscc
 
 PREFIX = "sha256:"
 SALT_BYTES = 16
@@ -178,7 +178,7 @@ def erase(
     for good, and record that it happened (who, when, which fields and positions; never
     the values). On SQLite the freed bytes are overwritten and the WAL truncated, so
     the values leave the files too. The log, its tree and checkpoints are untouched."""
-    uscc = validate_uscc(uscc)
+    uscc = values.uscc(uscc)
     names = check_fields(fields)
     marks = ", ".join("?" * len(names))
     at = datetime.now(timezone.utc).isoformat(timespec="microseconds")
