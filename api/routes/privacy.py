@@ -18,11 +18,13 @@ from api.deps import (
     WriteKey,
     is_json,
     path_uscc,
+    query_uscc,
     read_body,
     require,
 )
 from api.docs import READ, WRITE, body_doc, problems
 from api.errors import ApiProblem
+from api.fields import USCC_SCHEMA
 from api.schemas import ErasureOut, ErasurePage, ErasureRequest
 from ledger.services import privacy
 
@@ -80,8 +82,11 @@ def erase(
 def erasures(
     key: AuditKey,
     services: ServicesDep,
-    uscc: Annotated[str | None, Query(max_length=100, description="only this enterprise")] = None,
+    uscc: Annotated[
+        str | None,
+        Query(description="only this enterprise (its USCC)", json_schema_extra=USCC_SCHEMA),
+    ] = None,
     limit: Limit = 100,
 ) -> dict[str, Any]:
-    code = path_uscc(uscc) if uscc is not None else None
+    code = query_uscc(uscc) if uscc is not None else None
     return {"items": privacy.erasures(services.db, code, limit)}
