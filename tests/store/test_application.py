@@ -231,7 +231,7 @@ def test_a_lost_race_is_decided_again_on_the_new_version(services, committed, cl
                             signatory="second")
     assert (written.version, written.position) == (4, 4)
     events = events_of(services, committed)
-    assert [(e.version, e.data["signatory"]) for e in events[1:]] == [
+    assert [(e.version, in_clear(services, e, "signatory")) for e in events[1:]] == [
         (2, "Wang Li"), (3, "winner"), (4, "second")]
     assert positions(services) == [1, 2, 3, 4]
 
