@@ -34,17 +34,23 @@ def test_standing_of_an_unknown_enterprise_is_none(services):
         assert queries.standing(tx, random_uscc(), "2025-06-01") is None
 
 
-def test_standing_carries_the_contract_fields_and_the_legal_representative(services):
+def test_standing_carries_the_contract_fields_and_the_legal_representatives_commitment(
+    services,
+):
+    """The read model holds the name's commitment only; the standing service opens it
+    for audit:read keys from personal_data."""
     uscc = random_uscc()
     committed(services, uscc)
     with services.db.transaction() as tx:
         st = queries.standing(tx, uscc, "2025-06-01")
+    commitment = st.pop("legal_representative")
+    assert commitment.startswith("sha256:") and len(commitment) == 7 + 64
     assert st == {
         "uscc": uscc, "name": "Songbei Riverside Barbershop", "place_type": "barbershop",
         "district": "230109", "status": "committed", "credit_class": "B",
         "hygiene_grade": None, "on_reward_list": False, "on_punishment_list": False,
         "records": [], "verification_due": "2025-03-11", "rectification_deadline": None,
-        "version": 2, "position": 2, "as_of": "2025-06-01", "legal_representative": "Wang Li",
+        "version": 2, "position": 2, "as_of": "2025-06-01",
     }
 
 
