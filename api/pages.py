@@ -29,8 +29,18 @@ from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 from starlette.responses import RedirectResponse, Response
 
+from api import i18n
 from api import page_auth as auth
 from ledger import values
+from api.i18n import (
+    CLASS_LABELS,
+    CLASS_MEANINGS,
+    DUE_LABELS,
+    GRADE_LABELS,
+    RECORD_LABELS,
+    SEVERITY_LABELS,
+    STATUS_LABELS,
+)
 from ledger.aggregates.enterprise import PLACE_TYPES
 from ledger.bootstrap import Services
 from ledger.errors import EnterpriseNotFound, InvalidInput, RuleViolation, VersionConflict
@@ -48,29 +58,6 @@ PAGE_MAX_LIMIT = 100  # a public page's cost is bounded: at most 100 rows
 SEARCH_LIMIT = 50
 MAX_QUERY = 100
 
-STATUS_LABELS = {
-    "licensed": ("已领照，待承诺", "Licensed, no commitment yet"),
-    "committed": ("已承诺，待核查", "Committed, awaiting verification"),
-    "compliant": ("符合条件", "Compliant"),
-    "rectifying": ("限期整改中", "Rectifying"),
-    "overdue": ("逾期未整改", "Rectification overdue"),
-    "banned": ("已取缔", "Banned"),
-}
-CLASS_LABELS = {
-    "A": ("守信激励", "Trustworthy: on the reward list"),
-    "B": ("良好", "Good: no adverse record"),
-    "C": ("警示", "Warning: general adverse record"),
-    "D": ("失信", "Untrustworthy: serious adverse record"),
-}
-RECORD_LABELS = {
-    "rectification_overdue": ("逾期未整改", "Rectification overdue"),
-    "banned": ("取缔", "Operation banned"),
-}
-SEVERITY_LABELS = {"general": ("一般", "General"), "serious": ("严重", "Serious")}
-DUE_LABELS = {
-    "verification": ("首次现场核查", "First on-site verification"),
-    "rectification": ("整改期限", "Rectification deadline"),
-}
 TOKEN_STATUS = {"malformed": 400, "signature": 403, "expired": 410}
 FormText = Annotated[str | None, Form(max_length=2000)]
 # Pages run no script of their own but the letter's print button (allowed by its hash).
@@ -194,6 +181,8 @@ def label(pair: tuple[str, str] | None, fallback: str = "") -> str:
 TEMPLATES.env.globals.update(
     STATUS_LABELS=STATUS_LABELS,
     CLASS_LABELS=CLASS_LABELS,
+    CLASS_MEANINGS=CLASS_MEANINGS,
+    GRADE_LABELS=GRADE_LABELS,
     RECORD_LABELS=RECORD_LABELS,
     SEVERITY_LABELS=SEVERITY_LABELS,
     DUE_LABELS=DUE_LABELS,
@@ -208,9 +197,12 @@ def render(
     **context: Any,
 ) -> Response:
     context.setdefault("regulator", None)
+    for key, value in i18n.context(request).items():
+        context.setdefault(key, value)
     response = TEMPLATES.TemplateResponse(
         request, template, context, status_code=status, headers=headers
     )
+    i18n.remember(request, response)
     response.headers.setdefault("Cache-Control", "no-store")
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "no-referrer")
