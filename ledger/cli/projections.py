@@ -6,13 +6,14 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from ledger.cli.common import fail, is_terminal, services
+from ledger.cli.common import fail, is_terminal, load_settings, services
 from ledger.errors import InvalidInput
-from ledger.policy.credit import get_policy
+from ledger.policy.credit import Policy, get_policy, load_policy_file
 from ledger.projections.rebuild import RebuildRunning, Worker, check_segments, joinable
 from ledger.projections.sets import SetStatus
 
@@ -24,6 +25,7 @@ def status_doc(st: SetStatus) -> dict[str, object]:
         "id": st.id, "policy": st.policy, "state": st.state, "position": st.position,
         "head": st.head, "lag": st.lag if st.state != "building" else None,
         "created_at": st.created_at, "swapped_at": st.swapped_at,
+        "parameters": st.parameters,
     }
 
 
@@ -89,6 +91,11 @@ def rebuild(
         typer.Option(help="credit policy version to build beside the live set "
                      "(default: rebuild the live policy and switch to it)"),
     ] = None,
+    policy_file: Annotated[
+        Path | None,
+        typer.Option("--policy-file", help="a TOML policy file (version and parameters; "
+                     "missing ones take v1's): build a set under it beside the live one"),
+    ] = None,
     swap: Annotated[
         bool, typer.Option("--swap", help="switch reads to the new set atomically when built")
     ] = False,
@@ -109,7 +116,10 @@ def rebuild(
 
     With --policy, the new set is built beside the live one (which keeps serving)
     and follows the log from then on; --swap switches reads to it in one
-    transaction. Without --policy the live policy is rebuilt and swapped in."""
+    transaction. Without --policy the live policy is rebuilt and swapped in.
+    --policy-file names the policy's parameters in a file instead of a version."""
+    if policy is not None and policy_file is not None:
+        fail("give --policy or --policy-file, not both")
     try:
         if policy is not None:
             get_policy(policy)
@@ -117,12 +127,20 @@ def rebuild(
             check_segments(segments)
     except InvalidInput as e:
         fail(str(e))
+    from_file: Policy | None = None
+    if policy_file is not None:
+        v1 = get_policy("v1").with_settings(load_settings().verification_days)
+        try:
+            from_file = load_policy_file(policy_file, v1)
+        except InvalidInput as e:
+            fail(str(e))
     with services(sync_projections=False) as s:
-        chosen = policy or s.standing.live_version()
-        do_swap = swap or policy is None
+        chosen: str | Policy = from_file or policy or s.standing.live_policy()
+        named = chosen if isinstance(chosen, str) else chosen.version
+        do_swap = swap or (policy is None and policy_file is None)
         started = time.monotonic()
         try:
-            with progress_bar(f"rebuilding {chosen}") as update:
+            with progress_bar(f"rebuilding {named}") as update:
                 set_id = s.projections.rebuild(
                     chosen, swap=do_swap, progress=update, workers=workers, segments=segments
                 )
@@ -133,7 +151,7 @@ def rebuild(
             events = s.log.head(tx)
     state = "live" if do_swap else "ready beside the live set (switch with --swap)"
     typer.echo(
-        f"rebuilt {set_id} (policy {chosen}) from {events} events in {seconds:.1f} s "
+        f"rebuilt {set_id} (policy {named}) from {events} events in {seconds:.1f} s "
         f"({events / max(seconds, 1e-6):,.0f} events/s): {state}"
     )
 
