@@ -7,13 +7,15 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from ledger.cli.common import fail, is_terminal, load_settings, services
+from ledger.dates import today_cst
 from ledger.errors import InvalidInput
 from ledger.policy.credit import Policy, get_policy, load_policy_file
+from ledger.projections import compare as comparison
 from ledger.projections.rebuild import RebuildRunning, Worker, check_segments, joinable
 from ledger.projections.sets import SetStatus
 
@@ -204,3 +206,72 @@ def discard(
     with services(sync_projections=False) as s:
         s.projections.discard(set_id)
     typer.echo(f"{set_id} discarded")
+
+
+@app.command()
+def compare(
+    set_a: Annotated[str, typer.Argument(help="a live or ready set's id, or 'live'")],
+    set_b: Annotated[str, typer.Argument(help="another set's id, or 'live'")],
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="YYYY-MM-DD (default: today, CST)")
+    ] = None,
+    csv_file: Annotated[
+        Path | None,
+        typer.Option("--csv", help="write one row per enterprise that differs to FILE"),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """How many enterprises each set puts on each list and in each credit class (in
+    total, by district, by place type), and every enterprise whose list membership or
+    class differs, with both answers."""
+    day = as_of or today_cst().isoformat()
+    with services(sync_projections=False) as s:
+        try:
+            with s.db.transaction() as tx:
+                found = comparison.compare(tx, set_a, set_b, day)
+        except InvalidInput as e:
+            fail(str(e))
+    if csv_file is not None:
+        try:
+            with open(csv_file, "w", newline="", encoding="utf-8") as out:
+                comparison.write_csv(out, found["moved"])
+        except OSError as e:
+            fail(f"--csv: {e.strerror}: {csv_file}")
+    if as_json:
+        typer.echo(json.dumps(found, indent=2, ensure_ascii=False))
+        return
+    for line in comparison_lines(found):
+        typer.echo(line)
+
+
+def comparison_lines(found: dict[str, Any]) -> Iterator[str]:
+    a, b = found["a"], found["b"]
+    yield f"as of {found['as_of']}: A = {a['id']} ({a['policy']}, {a['state']}), " \
+          f"B = {b['id']} ({b['policy']}, {b['state']})"
+    yield ""
+    header = f"{'':<24} {'reward':>7} {'punish':>7} " + " ".join(
+        f"{c:>6}" for c in comparison.CLASSES
+    ) + f" {'moved':>6}"
+
+    def row(label: str, counts: dict[str, Any], moved: str = "") -> str:
+        return (
+            f"{label:<24} {counts['reward_list']:>7} {counts['punishment_list']:>7} "
+            + " ".join(f"{counts['by_class'].get(c, 0):>6}" for c in comparison.CLASSES)
+            + f" {moved:>6}"
+        )
+
+    yield header
+    yield row("all  A", found["totals"]["a"])
+    yield row("all  B", found["totals"]["b"], str(len(found["moved"])))
+    for key in ("by_district", "by_place_type"):
+        for value, group in found[key].items():
+            yield row(f"{value}  A", group["a"])
+            yield row(f"{value}  B", group["b"], str(group["moved"]))
+    yield ""
+    yield f"{len(found['moved'])} enterprises differ (reward / punishment / class, A -> B):"
+    for m in found["moved"]:
+        sides = [
+            f"{'R' if s['on_reward_list'] else '-'}{'P' if s['on_punishment_list'] else '-'}"
+            f"{s['credit_class']}" for s in (m["a"], m["b"])
+        ]
+        yield f"  {m['uscc']}  {sides[0]} -> {sides[1]}  {m['district']} {m['place_type']}"
