@@ -95,6 +95,7 @@ LABELS: dict[str, Label] = {
     "enterprise": ("企业", "Enterprise"),
     "uscc": ("统一社会信用代码", "USCC"),
     "date_hint": ("格式：年-月-日，如 2026-12-02", "Format: YYYY-MM-DD, e.g. 2026-12-02"),
+    "class": ("信用等级", "Class"),
     "first_page": ("首页", "First page"),
     "next_page": ("下一页", "Next page"),
 }

@@ -227,8 +227,7 @@ def compare(
     day = as_of or today_cst().isoformat()
     with services(sync_projections=False) as s:
         try:
-            with s.db.transaction() as tx:
-                found = comparison.compare(tx, set_a, set_b, day)
+            found = comparison.compare_sets(s.db, set_a, set_b, day)
         except InvalidInput as e:
             fail(str(e))
     if csv_file is not None:

@@ -16,7 +16,7 @@ from typing import IO, Any
 
 from ledger.errors import InvalidInput
 from ledger.projections.queries import check_day
-from ledger.storage.db import Tx
+from ledger.storage.db import Database, Tx
 
 CLASSES = ("A", "B", "C", "D")
 ANSWERS = ("on_reward_list", "on_punishment_list", "credit_class")
@@ -157,3 +157,19 @@ def write_csv(out: IO[str], moved: Iterable[dict[str, Any]]) -> None:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_HEADER)
     writer.writerows(csv_rows(moved))
+
+
+def compare_sets(db: Database, a: str, b: str, as_of: str) -> dict[str, Any]:
+    """`compare` in a transaction of its own, one snapshot (for the CLI and the pages)."""
+    with db.transaction() as tx:
+        return compare(tx, a, b, as_of)
+
+
+def active_sets(db: Database) -> list[dict[str, Any]]:
+    """The live set and the ready sets beside it: what can be compared."""
+    with db.reading() as tx:
+        rows = tx.all(
+            "SELECT id, policy, state FROM projection_sets WHERE state IN ('live', 'ready') "
+            "ORDER BY CASE WHEN state = 'live' THEN 0 ELSE 1 END, created_at"
+        )
+    return [{"id": r[0], "policy": r[1], "state": r[2]} for r in rows]
