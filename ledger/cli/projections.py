@@ -210,7 +210,7 @@ def discard(
 
 @app.command()
 def compare(
-    set_a: Annotated[str, typer.Argument(help="a live or ready set's id, or 'live'")],
+    set_a: Annotated[str, typer.Argument(help="a live or ready set's id, its policy, or 'live'")],
     set_b: Annotated[str, typer.Argument(help="another set's id, or 'live'")],
     as_of: Annotated[
         str | None, typer.Option("--as-of", help="YYYY-MM-DD (default: today, CST)")

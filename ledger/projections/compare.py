@@ -31,7 +31,8 @@ def _class(tx: Tx, alias: str) -> str:
 
 
 def set_info(tx: Tx, name: str) -> dict[str, Any]:
-    """A live or ready set by id (``live``: the live one); InvalidInput otherwise."""
+    """A live or ready set by id, ``live`` for the live one, or the name of the policy
+    of exactly one of them; InvalidInput otherwise."""
     if name == "live":
         row = tx.one(
             "SELECT id, policy, state, position, parameters FROM projection_sets "
@@ -43,6 +44,13 @@ def set_info(tx: Tx, name: str) -> dict[str, Any]:
             "WHERE id = ? AND state IN ('live', 'ready')",
             (name,),
         )
+    if row is None:  # a policy's name, when one active set has it
+        rows = tx.all(
+            "SELECT id, policy, state, position, parameters FROM projection_sets "
+            "WHERE policy = ? AND state IN ('live', 'ready')",
+            (name,),
+        )
+        row = rows[0] if len(rows) == 1 else None
     if row is None:
         raise InvalidInput(
             "set", "unknown", f"set: no live or ready projection set {name!r} "

@@ -120,11 +120,13 @@ def _standings(db: Database, set_id: str, as_of: str) -> Iterator[list[dict[str,
     while True:
         with db.reading() as tx:
             rows = tx.all(
-                "SELECT f.uscc, f.name, f.place_type, f.district, s.standing "
-                "FROM enterprise_facts f JOIN standing_segments s ON s.set_id = f.set_id "
-                "AND s.uscc = f.uscc AND s.valid_from <= ? AND s.valid_until > ? "
-                "WHERE f.set_id = ? AND f.uscc > ? ORDER BY f.uscc LIMIT ?",
-                (as_of, as_of, set_id, after, BATCH),
+                # walks the segments' primary key in USCC order (driving from the facts,
+                # SQLite would search the segments by uscc > ? for each enterprise)
+                "SELECT s.uscc, f.name, f.place_type, f.district, s.standing "
+                "FROM standing_segments s JOIN enterprise_facts f ON f.set_id = s.set_id "
+                "AND f.uscc = s.uscc WHERE s.set_id = ? AND s.uscc > ? "
+                "AND s.valid_from <= ? AND s.valid_until > ? ORDER BY s.uscc LIMIT ?",
+                (set_id, after, as_of, as_of, BATCH),
             )
         if not rows:
             return
