@@ -29,6 +29,9 @@ def test_a_policy_file_builds_a_set_beside_that_keeps_its_parameters(ledger_env,
     assert docs["short"]["parameters"]["records"]["rectification_overdue"]["max_months"] == 6
     assert docs["short"]["parameters"]["reward"]["min_score"] == 90  # v1's
     assert docs["v1"]["parameters"]["records"]["rectification_overdue"]["max_months"] == 12
+    by_name = run("compare", "live", "short", "--json")  # a set named by its policy
+    assert by_name.exit_code == 0, by_name.output
+    assert json.loads(by_name.output)["b"]["id"] == docs["short"]["id"]
 
 
 def test_an_unknown_parameter_exits_2_naming_it_and_builds_nothing(ledger_env, tmp_path):
