@@ -105,14 +105,24 @@ def pick(pair: Label, lang: str) -> str:
     return pair[1] if lang == "en" else pair[0]
 
 
+def bilingual(text: str) -> Label | None:
+    """A message written "English 中文" (the error pages' titles, form errors) as a
+    (zh, en) pair; None when it is not one."""
+    at = next((i for i, ch in enumerate(text) if "\u4e00" <= ch <= "\u9fff"), None)
+    if not at or not any(ch.isascii() and ch.isalpha() for ch in text[:at]):
+        return None
+    return text[at:].strip(), text[:at].strip()
+
+
 def translator(lang: str) -> Callable[..., str]:
-    """``t(key)`` or ``t((zh, en))``: the text in ``lang``; an unknown key is itself."""
+    """``t(key)`` or ``t((zh, en))``: the text in ``lang``; an unknown key is itself
+    (or, written "English 中文", the part in ``lang``)."""
 
     def t(what: str | Label | list[str] | None, fallback: str = "") -> str:
         if what is None:
             return fallback
         if isinstance(what, str):
-            found = LABELS.get(what)
+            found = LABELS.get(what) or bilingual(what)
             return pick(found, lang) if found else what
         return pick((what[0], what[1]), lang)
 
