@@ -573,7 +573,7 @@ def set_param(value: str | None, field: str) -> str | None:
 @router.get("/analysis", name="analysis")
 def analysis(request: Request) -> Response:
     ps = page_services(request)
-    who = auth.regulator(request, ps.services.db, ps.secret, ps.now())
+    who = regulator(request, ps)
     params = request.query_params
     day = day_param(params.get("as_of"), ps.today())
     sets = comparison.active_sets(ps.services.db)
@@ -595,7 +595,7 @@ def analysis(request: Request) -> Response:
 def analysis_csv(request: Request) -> Response:
     """The enterprises that differ, as `ledger projections compare --csv` writes them."""
     ps = page_services(request)
-    auth.regulator(request, ps.services.db, ps.secret, ps.now())
+    regulator(request, ps)
     params = request.query_params
     day = day_param(params.get("as_of"), ps.today())
     a = set_param(params.get("a"), "a") or "live"
