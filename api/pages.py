@@ -576,12 +576,12 @@ def analysis(request: Request) -> Response:
     who = regulator(request, ps)
     params = request.query_params
     day = day_param(params.get("as_of"), ps.today())
-    sets = comparison.active_sets(ps.services.db)
+    sets = ps.services.reads.comparable_sets()
     a = set_param(params.get("a"), "a") or "live"
     b = set_param(params.get("b"), "b") or next(
         (st["id"] for st in sets if st["state"] == "ready"), None
     )
-    found = comparison.compare_sets(ps.services.db, a, b, day) if b else None
+    found = ps.services.reads.compare(a, b, day) if b else None
     t = i18n.translator(i18n.page_lang(request))
     csv_url = f"/analysis.csv?{query_string(a=a, b=b, as_of=day)}" if found else None
     return render(
@@ -602,7 +602,7 @@ def analysis_csv(request: Request) -> Response:
     b = set_param(params.get("b"), "b")
     if b is None:
         raise InvalidInput("b", "missing", "b: the set to compare with is required")
-    found = comparison.compare_sets(ps.services.db, a, b, day)
+    found = ps.services.reads.compare(a, b, day)
     out = io.StringIO()
     comparison.write_csv(out, found["moved"])
     return Response(

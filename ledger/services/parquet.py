@@ -3,7 +3,7 @@ analysts' tools (DuckDB, pandas, Spark), written in batches (constant memory).
 
 - ``events.parquet``: one row per event in log order: ``position, uscc, type, version,
   occurred_at, recorded_at`` (timestamps, UTC, microseconds) and ``data`` (JSON text,
-  as the feed gives it to a ``credit:read`` key: no legal representative).
+  as the feed gives it to a ``credit:read`` key: `redact` leaves out personal fields).
 - ``standings.parquet``: one row per enterprise licensed by ``as_of``: the standing
   fields of ``GET /v1/enterprises/{uscc}/standing`` (dates as dates, ``records`` a list
   of structs), no personal data.
@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from ledger.projections.queries import check_day, live_set
+from ledger.services.redaction import redact
 from ledger.storage.db import Database
 from ledger.storage.eventlog import EventLog
 
-PERSONAL = ("legal_representative",)  # as the feed leaves it out for partners
 BATCH = 5000
 
 
@@ -106,8 +106,9 @@ def _events(db: Database, log: EventLog, upto: int) -> Iterator[list[dict[str, A
                 "position": e.position, "uscc": e.uscc, "type": e.type, "version": e.version,
                 "occurred_at": datetime.fromisoformat(e.occurred_at),
                 "recorded_at": datetime.fromisoformat(e.recorded_at),
+                # as the feed gives it to a partner: personal fields left out (one place)
                 "data": json.dumps(
-                    {k: v for k, v in e.data.items() if k not in PERSONAL},
+                    redact(e.public(), personal=False)["data"],
                     ensure_ascii=False, separators=(",", ":"),
                 ),
             }
