@@ -32,7 +32,6 @@ from starlette.responses import RedirectResponse, Response
 
 from api import i18n
 from api import page_auth as auth
-from ledger import values
 from api.i18n import (
     CLASS_LABELS,
     CLASS_MEANINGS,
@@ -42,6 +41,7 @@ from api.i18n import (
     SEVERITY_LABELS,
     STATUS_LABELS,
 )
+from ledger import values
 from ledger.aggregates.enterprise import PLACE_TYPES
 from ledger.bootstrap import Services
 from ledger.errors import EnterpriseNotFound, InvalidInput, RuleViolation, VersionConflict

@@ -8,8 +8,8 @@ from typing import Annotated
 import typer
 
 from ledger.cli.common import fail, services
-from ledger.dates import today_cst
 from ledger.errors import InvalidInput
+from ledger.values import today_cst
 
 app = typer.Typer(help="Exports for analysts' tools.", no_args_is_help=True)
 

@@ -12,12 +12,12 @@ from typing import Annotated, Any
 import typer
 
 from ledger.cli.common import fail, is_terminal, load_settings, services
-from ledger.dates import today_cst
 from ledger.errors import InvalidInput
 from ledger.policy.credit import Policy, get_policy, load_policy_file
 from ledger.projections import compare as comparison
 from ledger.projections.rebuild import RebuildRunning, Worker, check_segments, joinable
 from ledger.projections.sets import SetStatus
+from ledger.values import today_cst
 
 app = typer.Typer(help="Read models: status and rebuilds.", no_args_is_help=True)
 
