@@ -115,10 +115,12 @@ def rebuild(
 
 
 def plan(
-    projections: Projections, policy: Policy, segments: int | None = None
+    projections: Projections, policy: str | Policy, segments: int | None = None
 ) -> tuple[str, int]:
     """A new building set for ``policy`` at the head of the log, with its segments;
     clears what earlier rebuilds left (call under `rebuild_lock`)."""
+    if isinstance(policy, str):
+        policy = projections.policy_for(policy)
     with projections.db.transaction(write=True) as tx:
         projections.drop_stale(tx, ("retired", "building"))
         head = projections.log.head(tx)

@@ -210,3 +210,16 @@ def test_v1_is_the_default_of_every_parameter():
         "hygiene": {"A": 90, "B": 70, "C": 60},
         "verification": {"days": 60},
     }
+
+
+def test_a_policy_files_set_built_in_segments_by_workers_is_the_same(city, tmp_path):
+    """Workers (here and via `ledger projections work`) fold with the set's own
+    parameters, read back from the store."""
+    path = policy_file(tmp_path, 'version = "short"\n'
+                                 "[records.rectification_overdue]\nmax_months = 6\n")
+    policy = load_policy_file(path, city.policy("v1"))
+    one = rows_of(city, city.projections.rebuild(policy, swap=False))
+    spread = city.projections.rebuild(policy, swap=False, segments=4, workers=2)
+    assert rows_of(city, spread) == one
+    with city.db.transaction() as tx:
+        assert city.projections.policy_of(tx, spread) == policy
