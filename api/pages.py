@@ -13,6 +13,7 @@ HTML pages, never a 500.
 from __future__ import annotations
 
 import functools
+import io
 import logging
 import unicodedata
 from collections.abc import Callable, Coroutine
@@ -29,11 +30,22 @@ from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 from starlette.responses import RedirectResponse, Response
 
+from api import i18n
 from api import page_auth as auth
+from api.i18n import (
+    CLASS_LABELS,
+    CLASS_MEANINGS,
+    DUE_LABELS,
+    GRADE_LABELS,
+    RECORD_LABELS,
+    SEVERITY_LABELS,
+    STATUS_LABELS,
+)
 from ledger import values
 from ledger.aggregates.enterprise import PLACE_TYPES
 from ledger.bootstrap import Services
 from ledger.errors import EnterpriseNotFound, InvalidInput, RuleViolation, VersionConflict
+from ledger.projections import compare as comparison
 from ledger.projections import queries
 from ledger.services import letters
 from ledger.services.access import ApiKeys
@@ -48,29 +60,6 @@ PAGE_MAX_LIMIT = 100  # a public page's cost is bounded: at most 100 rows
 SEARCH_LIMIT = 50
 MAX_QUERY = 100
 
-STATUS_LABELS = {
-    "licensed": ("已领照，待承诺", "Licensed, no commitment yet"),
-    "committed": ("已承诺，待核查", "Committed, awaiting verification"),
-    "compliant": ("符合条件", "Compliant"),
-    "rectifying": ("限期整改中", "Rectifying"),
-    "overdue": ("逾期未整改", "Rectification overdue"),
-    "banned": ("已取缔", "Banned"),
-}
-CLASS_LABELS = {
-    "A": ("守信激励", "Trustworthy: on the reward list"),
-    "B": ("良好", "Good: no adverse record"),
-    "C": ("警示", "Warning: general adverse record"),
-    "D": ("失信", "Untrustworthy: serious adverse record"),
-}
-RECORD_LABELS = {
-    "rectification_overdue": ("逾期未整改", "Rectification overdue"),
-    "banned": ("取缔", "Operation banned"),
-}
-SEVERITY_LABELS = {"general": ("一般", "General"), "serious": ("严重", "Serious")}
-DUE_LABELS = {
-    "verification": ("首次现场核查", "First on-site verification"),
-    "rectification": ("整改期限", "Rectification deadline"),
-}
 TOKEN_STATUS = {"malformed": 400, "signature": 403, "expired": 410}
 FormText = Annotated[str | None, Form(max_length=2000)]
 # Pages run no script of their own but the letter's print button (allowed by its hash).
@@ -78,6 +67,11 @@ CSP = (
     "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
     "script-src 'unsafe-hashes' 'sha256-MguIPR6qNR8D3B+eAlK+bIRTZe8t3wkOY4B/56Me9FU='; "
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+# Pages with charts load the vendored Chart.js and /static/charts.js (no inline script).
+CHART_CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
+    "script-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
 
 
@@ -194,6 +188,8 @@ def label(pair: tuple[str, str] | None, fallback: str = "") -> str:
 TEMPLATES.env.globals.update(
     STATUS_LABELS=STATUS_LABELS,
     CLASS_LABELS=CLASS_LABELS,
+    CLASS_MEANINGS=CLASS_MEANINGS,
+    GRADE_LABELS=GRADE_LABELS,
     RECORD_LABELS=RECORD_LABELS,
     SEVERITY_LABELS=SEVERITY_LABELS,
     DUE_LABELS=DUE_LABELS,
@@ -208,9 +204,12 @@ def render(
     **context: Any,
 ) -> Response:
     context.setdefault("regulator", None)
+    for key, value in i18n.context(request).items():
+        context.setdefault(key, value)
     response = TEMPLATES.TemplateResponse(
         request, template, context, status_code=status, headers=headers
     )
+    i18n.remember(request, response)
     response.headers.setdefault("Cache-Control", "no-store")
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "no-referrer")
@@ -305,35 +304,47 @@ def home(request: Request, q: str | None = None) -> Response:
 
 
 def public_event(event: LoggedEvent) -> dict[str, Any]:
-    """One event as the public may see it: what happened, never who (no personal data)."""
+    """One event as the public may see it: what happened, never who (no personal data);
+    ``title`` and ``detail`` are (zh, en) pairs."""
     d = event.data
-    detail = ""
+    detail: tuple[str, str] = ("", "")
     if event.type == "Licensed":
         title = ("取得营业执照", "Business licence issued")
     elif event.type == "Committed":
         title = ("提交告知承诺书", "Commitment letter submitted")
-        detail = "by QR code 扫码" if d.get("channel") == "qr" else "at the counter 窗口"
+        qr = d.get("channel") == "qr"
+        detail = ("扫码提交", "by QR code") if qr else ("窗口提交", "at the counter")
     elif event.type == "Inspected":
         title = ("现场核查", "On-site inspection")
-        outcomes = {"compliant": "compliant 符合", "rectify": "rectification ordered 限期整改",
-                    "ban": "conditions not met 不符合"}
-        outcome = outcomes.get(d.get("outcome", ""), d.get("outcome", ""))
-        detail = f"score {d.get('score')}, {outcome}"
+        outcomes = {"compliant": ("符合条件", "compliant"),
+                    "rectify": ("责令限期整改", "rectification ordered"),
+                    "ban": ("不符合条件", "conditions not met")}
+        zh, en = outcomes.get(d.get("outcome", ""), (d.get("outcome", ""),) * 2)
+        detail = (f"{d.get('score')} 分，{zh}", f"score {d.get('score')}, {en}")
         if d.get("rectification_deadline"):
-            detail += f", deadline {d['rectification_deadline']}"
+            deadline = d["rectification_deadline"]
+            detail = (f"{detail[0]}，整改期限 {deadline}", f"{detail[1]}, deadline {deadline}")
     elif event.type == "Rectified":
         title = ("整改验收通过", "Rectification verified")
     elif event.type == "Banned":
         title = ("依法取缔", "Operation banned")
-        detail = d.get("reason", "")
+        reason = d.get("reason", "")
         if d.get("decision_no"):
-            detail += f" ({d['decision_no']})"
+            reason += f" ({d['decision_no']})"
+        detail = (reason, reason)
     elif event.type == "CreditRepaired":
         title = ("信用修复", "Credit repaired")
-        detail = f"record {d.get('record', '')}"
+        detail = record_name(d.get("record", ""))
     else:
         title = (event.type, event.type)
-    return {"on": event.occurred_on, "title": title, "detail": detail}
+    return {"on": event.occurred_on, "title": title, "detail": detail if detail[0] else None}
+
+
+def record_name(record_id: str) -> tuple[str, str]:
+    """A record id (``rectification_overdue-3``) as words."""
+    kind = record_id.rsplit("-", 1)[0]
+    zh, en = RECORD_LABELS.get(kind, (record_id, record_id))
+    return (f"记录：{zh}", f"record: {en}")
 
 
 @router.get("/enterprises/{uscc}", name="enterprise")
@@ -523,6 +534,81 @@ def supervision(request: Request) -> Response:
         request, "supervision.html", items=items, today=today, horizon=horizon,
         next_url=next_url, first_url=f"/supervision?{query_string(**keep)}" if cursor else None,
         **regulator_context(ps, who),
+    )
+
+
+# -- regulators: comparing two projection sets (policy analysis) ---------------------------
+
+
+def comparison_chart(found: dict[str, Any], t: Callable[..., str]) -> dict[str, Any]:
+    """A Chart.js bar chart: each set's list and class counts side by side."""
+    labels = [t("nav.reward"), t("nav.punishment"),
+              *(t("class") + " " + c for c in comparison.CLASSES)]
+
+    def values(side: dict[str, Any]) -> list[int]:
+        return [side["reward_list"], side["punishment_list"],
+                *(side["by_class"].get(c, 0) for c in comparison.CLASSES)]
+
+    return {
+        "type": "bar",
+        "data": {"labels": labels, "datasets": [
+            {"label": f"A: {found['a']['id']}", "data": values(found["totals"]["a"]),
+             "backgroundColor": "#0b3d91"},
+            {"label": f"B: {found['b']['id']}", "data": values(found["totals"]["b"]),
+             "backgroundColor": "#d97706"},
+        ]},
+        "options": {"plugins": {"legend": {"position": "bottom"}},
+                    "scales": {"y": {"beginAtZero": True, "ticks": {"precision": 0}}}},
+    }
+
+
+def set_param(value: str | None, field: str) -> str | None:
+    if value is None or value == "":
+        return None
+    if len(value) > 64 or not all(c.isalnum() or c in "._-" for c in value):
+        raise InvalidInput(field, "format", f"{field}: not a projection set id")
+    return value
+
+
+@router.get("/analysis", name="analysis")
+def analysis(request: Request) -> Response:
+    ps = page_services(request)
+    who = regulator(request, ps)
+    params = request.query_params
+    day = day_param(params.get("as_of"), ps.today())
+    sets = ps.services.reads.comparable_sets()
+    a = set_param(params.get("a"), "a") or "live"
+    b = set_param(params.get("b"), "b") or next(
+        (st["id"] for st in sets if st["state"] == "ready"), None
+    )
+    found = ps.services.reads.compare(a, b, day) if b else None
+    t = i18n.translator(i18n.page_lang(request))
+    csv_url = f"/analysis.csv?{query_string(a=a, b=b, as_of=day)}" if found else None
+    return render(
+        request, "analysis.html", sets=sets, a=a, b=b, as_of=day, found=found,
+        chart=comparison_chart(found, t) if found else None, csv_url=csv_url,
+        headers={"Content-Security-Policy": CHART_CSP}, **regulator_context(ps, who),
+    )
+
+
+@router.get("/analysis.csv", name="analysis_csv")
+def analysis_csv(request: Request) -> Response:
+    """The enterprises that differ, as `ledger projections compare --csv` writes them."""
+    ps = page_services(request)
+    regulator(request, ps)
+    params = request.query_params
+    day = day_param(params.get("as_of"), ps.today())
+    a = set_param(params.get("a"), "a") or "live"
+    b = set_param(params.get("b"), "b")
+    if b is None:
+        raise InvalidInput("b", "missing", "b: the set to compare with is required")
+    found = ps.services.reads.compare(a, b, day)
+    out = io.StringIO()
+    comparison.write_csv(out, found["moved"])
+    return Response(
+        out.getvalue(), media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="compare-{day}.csv"',
+                 "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"},
     )
 
 

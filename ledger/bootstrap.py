@@ -46,6 +46,10 @@ class Services:
     def policy(self, version: str) -> Policy:
         return get_policy(version).with_settings(self.settings.verification_days)
 
+    def live_policy(self) -> Policy:
+        """The policy of the live projection set (its kept parameters)."""
+        return self.standing.live_policy()
+
     def close(self) -> None:
         self.ledger.close()
         self.db.close()

@@ -150,13 +150,14 @@ def history(
 
 
 def _register_groups() -> None:
-    from ledger.cli import audit, demo, keys, privacy, projections
+    from ledger.cli import audit, demo, export, keys, privacy, projections
 
     app.add_typer(keys.app, name="keys")
     app.add_typer(projections.app, name="projections")
     app.add_typer(audit.app, name="audit")
     app.add_typer(demo.app, name="demo")
     app.add_typer(privacy.app, name="privacy")
+    app.add_typer(export.app, name="export")
 
 
 _register_groups()

@@ -6,15 +6,18 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
-from ledger.cli.common import fail, is_terminal, services
+from ledger.cli.common import fail, is_terminal, load_settings, services
 from ledger.errors import InvalidInput
-from ledger.policy.credit import get_policy
+from ledger.policy.credit import Policy, get_policy, load_policy_file
+from ledger.projections import compare as comparison
 from ledger.projections.rebuild import RebuildRunning, Worker, check_segments, joinable
 from ledger.projections.sets import SetStatus
+from ledger.values import today_cst
 
 app = typer.Typer(help="Read models: status and rebuilds.", no_args_is_help=True)
 
@@ -24,6 +27,7 @@ def status_doc(st: SetStatus) -> dict[str, object]:
         "id": st.id, "policy": st.policy, "state": st.state, "position": st.position,
         "head": st.head, "lag": st.lag if st.state != "building" else None,
         "created_at": st.created_at, "swapped_at": st.swapped_at,
+        "parameters": st.parameters,
     }
 
 
@@ -89,6 +93,11 @@ def rebuild(
         typer.Option(help="credit policy version to build beside the live set "
                      "(default: rebuild the live policy and switch to it)"),
     ] = None,
+    policy_file: Annotated[
+        Path | None,
+        typer.Option("--policy-file", help="a TOML policy file (version and parameters; "
+                     "missing ones take v1's): build a set under it beside the live one"),
+    ] = None,
     swap: Annotated[
         bool, typer.Option("--swap", help="switch reads to the new set atomically when built")
     ] = False,
@@ -109,7 +118,10 @@ def rebuild(
 
     With --policy, the new set is built beside the live one (which keeps serving)
     and follows the log from then on; --swap switches reads to it in one
-    transaction. Without --policy the live policy is rebuilt and swapped in."""
+    transaction. Without --policy the live policy is rebuilt and swapped in.
+    --policy-file names the policy's parameters in a file instead of a version."""
+    if policy is not None and policy_file is not None:
+        fail("give --policy or --policy-file, not both")
     try:
         if policy is not None:
             get_policy(policy)
@@ -117,12 +129,20 @@ def rebuild(
             check_segments(segments)
     except InvalidInput as e:
         fail(str(e))
+    from_file: Policy | None = None
+    if policy_file is not None:
+        v1 = get_policy("v1").with_settings(load_settings().verification_days)
+        try:
+            from_file = load_policy_file(policy_file, v1)
+        except InvalidInput as e:
+            fail(str(e))
     with services(sync_projections=False) as s:
-        chosen = policy or s.standing.live_version()
-        do_swap = swap or policy is None
+        chosen: str | Policy = from_file or policy or s.standing.live_policy()
+        named = chosen if isinstance(chosen, str) else chosen.version
+        do_swap = swap or (policy is None and policy_file is None)
         started = time.monotonic()
         try:
-            with progress_bar(f"rebuilding {chosen}") as update:
+            with progress_bar(f"rebuilding {named}") as update:
                 set_id = s.projections.rebuild(
                     chosen, swap=do_swap, progress=update, workers=workers, segments=segments
                 )
@@ -133,7 +153,7 @@ def rebuild(
             events = s.log.head(tx)
     state = "live" if do_swap else "ready beside the live set (switch with --swap)"
     typer.echo(
-        f"rebuilt {set_id} (policy {chosen}) from {events} events in {seconds:.1f} s "
+        f"rebuilt {set_id} (policy {named}) from {events} events in {seconds:.1f} s "
         f"({events / max(seconds, 1e-6):,.0f} events/s): {state}"
     )
 
@@ -186,3 +206,71 @@ def discard(
     with services(sync_projections=False) as s:
         s.projections.discard(set_id)
     typer.echo(f"{set_id} discarded")
+
+
+@app.command()
+def compare(
+    set_a: Annotated[str, typer.Argument(help="a live or ready set's id, its policy, or 'live'")],
+    set_b: Annotated[str, typer.Argument(help="another set's id, or 'live'")],
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="YYYY-MM-DD (default: today, CST)")
+    ] = None,
+    csv_file: Annotated[
+        Path | None,
+        typer.Option("--csv", help="write one row per enterprise that differs to FILE"),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """How many enterprises each set puts on each list and in each credit class (in
+    total, by district, by place type), and every enterprise whose list membership or
+    class differs, with both answers."""
+    day = as_of or today_cst().isoformat()
+    with services(sync_projections=False) as s:
+        try:
+            found = comparison.compare_sets(s.db, set_a, set_b, day)
+        except InvalidInput as e:
+            fail(str(e))
+    if csv_file is not None:
+        try:
+            with open(csv_file, "w", newline="", encoding="utf-8") as out:
+                comparison.write_csv(out, found["moved"])
+        except OSError as e:
+            fail(f"--csv: {e.strerror}: {csv_file}")
+    if as_json:
+        typer.echo(json.dumps(found, indent=2, ensure_ascii=False))
+        return
+    for line in comparison_lines(found):
+        typer.echo(line)
+
+
+def comparison_lines(found: dict[str, Any]) -> Iterator[str]:
+    a, b = found["a"], found["b"]
+    yield f"as of {found['as_of']}: A = {a['id']} ({a['policy']}, {a['state']}), " \
+          f"B = {b['id']} ({b['policy']}, {b['state']})"
+    yield ""
+    header = f"{'':<24} {'reward':>7} {'punish':>7} " + " ".join(
+        f"{c:>6}" for c in comparison.CLASSES
+    ) + f" {'moved':>6}"
+
+    def row(label: str, counts: dict[str, Any], moved: str = "") -> str:
+        return (
+            f"{label:<24} {counts['reward_list']:>7} {counts['punishment_list']:>7} "
+            + " ".join(f"{counts['by_class'].get(c, 0):>6}" for c in comparison.CLASSES)
+            + f" {moved:>6}"
+        )
+
+    yield header
+    yield row("all  A", found["totals"]["a"])
+    yield row("all  B", found["totals"]["b"], str(len(found["moved"])))
+    for key in ("by_district", "by_place_type"):
+        for value, group in found[key].items():
+            yield row(f"{value}  A", group["a"])
+            yield row(f"{value}  B", group["b"], str(group["moved"]))
+    yield ""
+    yield f"{len(found['moved'])} enterprises differ (reward / punishment / class, A -> B):"
+    for m in found["moved"]:
+        sides = [
+            f"{'R' if s['on_reward_list'] else '-'}{'P' if s['on_punishment_list'] else '-'}"
+            f"{s['credit_class']}" for s in (m["a"], m["b"])
+        ]
+        yield f"  {m['uscc']}  {sides[0]} -> {sides[1]}  {m['district']} {m['place_type']}"

@@ -2,22 +2,26 @@
 are written. ``standing(facts, day)`` is a pure function of an enterprise's folded
 events and a date; the live projections, time travel and rebuilds all call it.
 
-A policy version is a set of parameters over the same rules; v2 is v1 with a
-stricter reward list (score 95 and 180 days between the two inspections).
+A policy version is a set of parameters over the same rules (`PARAMETERS`, the
+parameters a policy file names); v2 is v1 with a stricter reward list (score 95 and
+180 days between the two inspections).
 """
 
 from __future__ import annotations
 
+import re
+import tomllib
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from functools import lru_cache
+from pathlib import Path
 from typing import Any, NamedTuple
 
 from ledger.errors import InvalidInput
 from ledger.policy.facts import Facts, Record, apply, pending_record
-from ledger.policy.records import KINDS, display_until, repairable_from
+from ledger.policy.records import BANNED, KINDS, RECTIFICATION_OVERDUE
 from ledger.storage.events import LoggedEvent
-from ledger.values import ONE_DAY, add_years, day_of
+from ledger.values import ONE_DAY, add_months, add_years, day_of
 
 FOREVER = "9999-12-31"
 
@@ -27,16 +31,8 @@ FOREVER = "9999-12-31"
 
 
 @lru_cache(maxsize=65536)
-def _display_until(kind: str, since: str) -> str:
-    return display_until(KINDS[kind], date.fromisoformat(since)).isoformat()
-
-
-@lru_cache(maxsize=65536)
-def _repairable_from(kind: str, since: str) -> str | None:
-    found = KINDS[kind]
-    if not found.repairable:
-        return None
-    return repairable_from(found, date.fromisoformat(since)).isoformat()
+def _plus_months(day: str, months: int) -> str:
+    return add_months(date.fromisoformat(day), months).isoformat()
 
 
 @lru_cache(maxsize=65536)
@@ -77,10 +73,19 @@ class Known(NamedTuple):
 
 @dataclass(frozen=True)
 class Policy:
+    """A policy version: the rules of domain.md with these parameters (a policy file
+    names them, see `PARAMETERS`; v1 and v2 below are two sets of them)."""
+
     version: str
     reward_min_score: int = 90
     reward_min_gap_days: int = 90
     reward_clean_years: int = 3
+    overdue_min_months: int = RECTIFICATION_OVERDUE.min_months
+    overdue_max_months: int = RECTIFICATION_OVERDUE.max_months
+    banned_months: int = BANNED.max_months
+    hygiene_a: int = 90
+    hygiene_b: int = 70
+    hygiene_c: int = 60
     grade_min_gap_days: int = 90
     verification_days: int = 60
 
@@ -96,27 +101,36 @@ class Policy:
                 started.append(pending)
         return started
 
-    @staticmethod
-    def ends(record: Record) -> str:
+    def display_months(self, kind: str) -> tuple[int, int]:
+        """How long a record of ``kind`` is shown at least and at most, in months."""
+        if kind == BANNED.name:
+            return self.banned_months, self.banned_months
+        return self.overdue_min_months, self.overdue_max_months
+
+    def until(self, record: Record) -> str:
+        """The end of a record's display (exclusive), repair aside."""
+        return _plus_months(record.since, self.display_months(record.kind)[1])
+
+    def ends(self, record: Record) -> str:
         """The first day a record is no longer shown: display end or repair."""
-        until = _display_until(record.kind, record.since)
+        until = self.until(record)
         return min(until, record.repaired_on) if record.repaired_on else until
 
     def clean_from(self, record: Record) -> str:
         """The first day on which ``record`` no longer started in the last N years."""
         return _plus_years(record.since, self.reward_clean_years)
 
-    @staticmethod
-    def public_record(r: Record) -> dict[str, Any]:
+    def public_record(self, r: Record) -> dict[str, Any]:
         kind = KINDS[r.kind]
         return {
             "id": r.id,
             "kind": r.kind,
             "severity": kind.severity,
             "since": r.since,
-            "until": _display_until(r.kind, r.since),
+            "until": self.until(r),
             "repairable": kind.repairable,
-            "repairable_from": _repairable_from(r.kind, r.since),
+            "repairable_from": _plus_months(r.since, self.display_months(r.kind)[0])
+            if kind.repairable else None,
         }
 
     # -- what does not depend on the day ---------------------------------------------------------
@@ -163,7 +177,10 @@ class Policy:
         last_day, score, _ = facts.inspections[-1]
         if _days_between(facts.first_inspection_on, last_day) < self.grade_min_gap_days:
             return None
-        return "A" if score >= 90 else "B" if score >= 70 else "C" if score >= 60 else None
+        return (
+            "A" if score >= self.hygiene_a else "B" if score >= self.hygiene_b
+            else "C" if score >= self.hygiene_c else None
+        )
 
     def verification_due(self, facts: Facts) -> str | None:
         """First on-site verification: N days after the first commitment, until inspected."""
@@ -256,9 +273,116 @@ class Policy:
     def with_settings(self, verification_days: int) -> Policy:
         return replace(self, verification_days=verification_days)
 
+    # -- as parameters (policy files, and what a projection set keeps) -------------------------
 
+    def parameters(self) -> dict[str, Any]:
+        """The policy's parameters as a policy file names them (nested tables)."""
+        doc: dict[str, Any] = {}
+        for path, (name, _, _) in PARAMETERS.items():
+            table = doc
+            for key in path[:-1]:
+                table = table.setdefault(key, {})
+            table[path[-1]] = getattr(self, name)
+        return doc
+
+    @classmethod
+    def from_parameters(cls, version: str, doc: dict[str, Any], base: Policy) -> Policy:
+        """``base`` with the parameters given in ``doc`` (nested tables as in a policy
+        file; missing ones keep ``base``'s values); InvalidInput naming an unknown or
+        out-of-range parameter."""
+        check_version(version)
+        changes: dict[str, int] = {}
+        for path, value in _flatten(doc):
+            dotted = ".".join(path)
+            if path not in PARAMETERS:
+                raise InvalidInput("policy", "unknown", f"policy file: unknown parameter {dotted}")
+            name, low, high = PARAMETERS[path]
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                raise InvalidInput(
+                    "policy", "range", f"policy file: {dotted} must be a whole number "
+                    f"from {low} to {high}"
+                )
+            changes[name] = value
+        policy = replace(base, version=version, **changes)
+        policy.check()
+        return policy
+
+    def check(self) -> None:
+        """Parameters that contradict each other."""
+        if self.overdue_min_months > self.overdue_max_months:
+            raise InvalidInput(
+                "policy", "range", "policy file: records.rectification_overdue.min_months "
+                "must not exceed max_months"
+            )
+        if not self.hygiene_a > self.hygiene_b > self.hygiene_c:
+            raise InvalidInput("policy", "range", "policy file: hygiene needs A > B > C")
+
+
+# Each parameter of a policy file: its place in the file -> (field, lowest, highest).
+PARAMETERS: dict[tuple[str, ...], tuple[str, int, int]] = {
+    ("reward", "min_score"): ("reward_min_score", 0, 100),
+    ("reward", "min_days_between"): ("reward_min_gap_days", 0, 3660),
+    ("reward", "clean_years"): ("reward_clean_years", 0, 50),
+    ("records", "rectification_overdue", "min_months"): ("overdue_min_months", 0, 600),
+    ("records", "rectification_overdue", "max_months"): ("overdue_max_months", 1, 600),
+    ("records", "banned", "months"): ("banned_months", 1, 600),
+    ("hygiene", "A"): ("hygiene_a", 0, 100),
+    ("hygiene", "B"): ("hygiene_b", 0, 100),
+    ("hygiene", "C"): ("hygiene_c", 0, 100),
+    ("verification", "days"): ("verification_days", 1, 3660),
+}
+_VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$")
+
+
+def _flatten(doc: dict[str, Any], path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], Any]]:
+    found: list[tuple[tuple[str, ...], Any]] = []
+    for key, value in doc.items():
+        if isinstance(value, dict):
+            found.extend(_flatten(value, (*path, key)))
+        else:
+            found.append(((*path, key), value))
+    return found
+
+
+def check_version(version: Any) -> str:
+    if not isinstance(version, str) or not _VERSION.match(version):
+        raise InvalidInput(
+            "policy", "format", "policy file: version must be 1-32 letters, digits, '.', "
+            "'_' or '-'"
+        )
+    return version
+
+
+def load_policy_file(path: str | Path, base: Policy) -> Policy:
+    """A policy from a TOML file: ``version = "..."`` and the parameters of `PARAMETERS`
+    (missing ones take ``base``'s, v1's). A built-in version's name may only be used
+    with that version's own parameters."""
+    try:
+        with open(path, "rb") as handle:
+            doc = tomllib.load(handle)
+    except OSError as e:
+        raise InvalidInput("policy_file", "unreadable", f"policy file: {e.strerror}: {path}") \
+            from None
+    except tomllib.TOMLDecodeError as e:
+        raise InvalidInput("policy_file", "format", f"policy file: not TOML ({e})") from None
+    if "version" not in doc:
+        raise InvalidInput("policy", "missing", "policy file: version is missing")
+    version = doc.pop("version")
+    policy = Policy.from_parameters(check_version(version), doc, base)
+    builtin = POLICIES.get(version)
+    if builtin is not None and replace(
+        builtin, verification_days=base.verification_days
+    ).parameters() != policy.parameters():
+        raise InvalidInput(
+            "policy", "conflict", f"policy file: version {version} is a built-in policy "
+            "with other parameters; name the file's policy otherwise"
+        )
+    return policy
+
+
+# The built-in versions are parameter sets over the same rules.
 V1 = Policy("v1")
-V2 = replace(V1, version="v2", reward_min_score=95, reward_min_gap_days=180)
+V2 = Policy.from_parameters("v2", {"reward": {"min_score": 95, "min_days_between": 180}}, V1)
 POLICIES = {p.version: p for p in (V1, V2)}
 
 

@@ -85,7 +85,7 @@ def check_segments(segments: int) -> None:
 
 def rebuild(
     projections: Projections,
-    policy: str,
+    policy: str | Policy,
     swap: bool,
     progress: Progress | None = None,
     flush_rows: int = 20_000,
@@ -98,12 +98,12 @@ def rebuild(
     swap it live when ``swap``. Returns the new set's id. One rebuild at a time per
     store (`RebuildRunning` otherwise); a killed rebuild leaves nothing the next one
     does not clear, and until then ``ledger projections work`` can finish it."""
-    chosen = projections.policy_for(policy)
+    chosen = projections.policy_for(policy) if isinstance(policy, str) else policy
     if segments is not None:
         check_segments(segments)
     db = projections.db
     with rebuild_lock(db):
-        set_id, head = plan(projections, policy, segments)
+        set_id, head = plan(projections, chosen, segments)
         if progress:
             progress(0, head)
         count = workers if workers is not None else default_workers(head)
@@ -114,9 +114,13 @@ def rebuild(
     return set_id
 
 
-def plan(projections: Projections, policy: str, segments: int | None = None) -> tuple[str, int]:
+def plan(
+    projections: Projections, policy: str | Policy, segments: int | None = None
+) -> tuple[str, int]:
     """A new building set for ``policy`` at the head of the log, with its segments;
     clears what earlier rebuilds left (call under `rebuild_lock`)."""
+    if isinstance(policy, str):
+        policy = projections.policy_for(policy)
     with projections.db.transaction(write=True) as tx:
         projections.drop_stale(tx, ("retired", "building"))
         head = projections.log.head(tx)

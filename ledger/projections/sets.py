@@ -10,13 +10,14 @@ one, never a mix.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ledger.errors import LedgerError
 from ledger.policy.credit import Policy, get_policy
@@ -43,6 +44,7 @@ class SetStatus:
     head: int
     created_at: str = ""
     swapped_at: str | None = None
+    parameters: dict[str, Any] | None = None  # the policy's (None: a set from before 011)
 
     @property
     def lag(self) -> int:
@@ -83,6 +85,7 @@ class Projections:
         self.db = db
         self.log = log
         self.policy_for = policy_for
+        self._policies: dict[tuple[str, str], Policy] = {}
         self.follower = Follower(db, log)
         # Other followers of the log (the audit hash tree) that catch up with the sets.
         self.followers: list[Callable[[int | None, Sequence[LoggedEvent]], int]] = []
@@ -91,36 +94,58 @@ class Projections:
 
     def ensure_live(self, policy: str) -> None:
         """Create the live set at first start (a fresh store follows from position 0)."""
-        self.policy_for(policy)
+        chosen = self.policy_for(policy)
         with self.db.transaction(write=True) as tx:
             self.db.lock(tx, LOCK_SETS)
             if tx.value("SELECT id FROM projection_sets WHERE state = 'live'") is None:
-                self.create(tx, policy, "live")
+                self.create(tx, chosen, "live")
 
-    def create(self, tx: Tx, policy: str, state: str) -> str:
-        set_id = f"{policy}-{uuid.uuid4().hex[:8]}"
+    def create(self, tx: Tx, policy: Policy, state: str) -> str:
+        """A new set, keeping its policy's parameters (every fold of it uses them)."""
+        set_id = f"{policy.version}-{uuid.uuid4().hex[:8]}"
         tx.execute(
-            "INSERT INTO projection_sets (id, policy, state, position, created_at) "
-            "VALUES (?, ?, ?, 0, ?)",
-            (set_id, policy, state, utcnow()),
+            "INSERT INTO projection_sets (id, policy, state, position, created_at, parameters) "
+            "VALUES (?, ?, ?, 0, ?, ?)",
+            (set_id, policy.version, state, utcnow(), json.dumps(policy.parameters())),
         )
         return set_id
 
+    def policy_from(self, version: str, parameters: str | None) -> Policy:
+        """The policy a set was built under: its kept parameters (parsed once per
+        process: writers ask on every write), else (a set from before they were kept)
+        the built-in version of that name."""
+        if parameters is None:
+            return self.policy_for(version)
+        found = self._policies.get((version, parameters))
+        if found is None:
+            found = Policy.from_parameters(version, json.loads(parameters), self.policy_for("v1"))
+            self._policies[(version, parameters)] = found
+        return found
+
     def policy_of(self, tx: Tx, set_id: str) -> Policy:
         """The policy a set folds with (`LedgerError` when there is no such set)."""
-        version = tx.value("SELECT policy FROM projection_sets WHERE id = ?", (set_id,))
-        if version is None:
+        row = tx.one("SELECT policy, parameters FROM projection_sets WHERE id = ?", (set_id,))
+        if row is None:
             raise LedgerError(f"no projection set {set_id}")
-        return self.policy_for(version)
+        return self.policy_from(row[0], row[1])
+
+    def live_policy(self) -> Policy | None:
+        """The live set's policy (None before the first start)."""
+        with self.db.reading() as tx:
+            set_id = tx.value("SELECT id FROM projection_sets WHERE state = 'live'")
+            return self.policy_of(tx, set_id) if set_id is not None else None
 
     def status(self) -> list[SetStatus]:
         with self.db.transaction() as tx:
             head = self.log.head(tx)
             rows = tx.all(
-                "SELECT id, policy, state, position, created_at, swapped_at "
+                "SELECT id, policy, state, position, created_at, swapped_at, parameters "
                 "FROM projection_sets WHERE state != 'retired' ORDER BY created_at"
             )
-        return [SetStatus(r[0], r[1], r[2], r[3], head, r[4], r[5]) for r in rows]
+        return [
+            SetStatus(r[0], r[1], r[2], r[3], head, r[4], r[5], json.loads(r[6]) if r[6] else None)
+            for r in rows
+        ]
 
     def live(self) -> SetStatus | None:
         return next((s for s in self.status() if s.state == "live"), None)
@@ -129,12 +154,12 @@ class Projections:
         """The live and ready sets as tracked models (None: a set of a policy this
         release does not know, built beside by a newer one), with their states."""
         found: list[tuple[ProjectionSet | None, str]] = []
-        for set_id, version, state in tx.all(
-            "SELECT id, policy, state FROM projection_sets WHERE state IN ('live', 'ready') "
-            "ORDER BY id"
+        for set_id, version, state, parameters in tx.all(
+            "SELECT id, policy, state, parameters FROM projection_sets "
+            "WHERE state IN ('live', 'ready') ORDER BY id"
         ):
             try:
-                policy = self.policy_for(version)
+                policy = self.policy_from(version, parameters)
             except LedgerError:
                 if state == "live":
                     raise
@@ -184,7 +209,7 @@ class Projections:
 
     def rebuild(
         self,
-        policy: str,
+        policy: str | Policy,
         swap: bool,
         progress: Progress | None = None,
         flush_rows: int = 20_000,

@@ -30,41 +30,47 @@ from ledger.values import ALPHABET, CST, add_months, check_character, today_cst
 START = date(2021, 1, 4)  # the reform began on 2020-10-01; the city's ledger a little later
 _ORG_SPACE = 31**6
 
-# Harbin's districts (division code, name, streets), weighted roughly by population.
+# Harbin's districts (division code, name, streets), weighted roughly by population;
+# the English name keeps a few places' English names realistic.
 DISTRICTS: tuple[tuple[str, str, tuple[str, ...], int], ...] = (
-    ("230102", "Daoli", ("Zhongyang Street", "Shangzhi Street", "Jingwei Street",
-                         "Anzhai Street", "Youyi Road", "Xishisan Dao Street"), 16),
-    ("230103", "Nangang", ("Xidazhi Street", "Hongjun Street", "Guogeli Street",
-                           "Xuefu Road", "Hexing Road", "Dongdazhi Street"), 20),
-    ("230104", "Daowai", ("Jingyu Street", "Nanshisan Dao Street", "Taigu Street",
-                          "Chengde Street", "Nanxun Street"), 12),
-    ("230108", "Pingfang", ("Youxie Street", "Xinjiang Street", "Xinghai Road"), 4),
-    ("230109", "Songbei", ("Chuangxin Road", "Shimao Avenue", "Songbei Avenue",
-                           "Xueyuan Road", "Zhihui Avenue"), 10),
-    ("230110", "Xiangfang", ("Zhongshan Road", "Gongbin Road", "Hamin Road",
-                             "Xiangzheng Street", "Xiangjiang Road"), 14),
-    ("230111", "Hulan", ("Nan Street", "Xinghua Road", "Lanhe Avenue"), 8),
-    ("230112", "Acheng", ("Jincheng Road", "Yanchuan Street", "Shangjing Avenue"), 6),
-    ("230113", "Shuangcheng", ("Chengxin Road", "Yonghe Street", "Xinxing Street"), 6),
+    ("230102", "道里区", ("中央大街", "尚志大街", "经纬街", "安字街", "友谊路", "西十三道街",
+                         "上海街", "地段街"), 16),
+    ("230103", "南岗区", ("西大直街", "红军街", "果戈里大街", "学府路", "和兴路", "东大直街",
+                         "宣化街", "中山路"), 20),
+    ("230104", "道外区", ("靖宇街", "南十三道街", "太古街", "承德街", "南勋街", "景阳街"), 12),
+    ("230108", "平房区", ("友协大街", "新疆大街", "星海路", "联盟大街"), 4),
+    ("230109", "松北区", ("创新路", "世茂大道", "松北大道", "学院路", "智谷大街", "中源大道"), 10),
+    ("230110", "香坊区", ("中山路", "公滨路", "哈民路", "香政街", "香江路", "红旗大街"), 14),
+    ("230111", "呼兰区", ("南大街", "兴华路", "兰河大街", "利业大街"), 8),
+    ("230112", "阿城区", ("金城路", "延川大街", "上京大道", "通城街"), 6),
+    ("230113", "双城区", ("承旭路", "永和街", "新兴街", "光华街"), 6),
 )
-PLACES: dict[str, tuple[tuple[str, ...], int]] = {
-    "barbershop": (("Barbershop", "Hair Salon", "Hair Studio", "Cut & Style"), 35),
-    "beauty_salon": (("Beauty Salon", "Beauty Studio", "Skin Care Salon", "Nail & Beauty"), 30),
-    "hotel": (("Hotel", "Inn", "Guesthouse", "Express Hotel", "Business Hotel"), 20),
-    "bathhouse": (("Bathhouse", "Bath Centre", "Spa & Bath", "Sauna House"), 15),
+DISTRICT_EN = {
+    "230102": "Daoli", "230103": "Nangang", "230104": "Daowai", "230108": "Pingfang",
+    "230109": "Songbei", "230110": "Xiangfang", "230111": "Hulan", "230112": "Acheng",
+    "230113": "Shuangcheng",
+}
+# place type -> (what its names end with, weight, English endings for the few English names)
+PLACES: dict[str, tuple[tuple[str, ...], int, tuple[str, ...]]] = {
+    "barbershop": (("理发店", "美发店", "发艺", "美发工作室", "造型"), 35,
+                   ("Barbershop", "Hair Studio")),
+    "beauty_salon": (("美容院", "美容店", "美容养生馆", "皮肤管理中心", "美甲美容"), 30,
+                     ("Beauty Salon", "Beauty Studio")),
+    "hotel": (("宾馆", "旅馆", "快捷酒店", "商务宾馆", "招待所"), 20, ("Hotel", "Inn")),
+    "bathhouse": (("浴池", "洗浴中心", "汗蒸馆", "浴室"), 15, ("Bathhouse", "Spa & Bath")),
 }
 WORDS = (
-    "Riverside", "Snow City", "Songhua", "Red Star", "Lilac", "Ice Lantern", "Harmony",
-    "Sunrise", "Northern Pearl", "Jade", "Peony", "Everbright", "Lucky Cloud", "Silver Birch",
-    "Old Town", "Pine", "Golden Wheat", "Spring Breeze", "Crystal", "Happy Family",
-    "Evergreen", "Star Bridge", "Maple", "Blue Sky", "Heritage", "Phoenix", "Lotus",
-    "Warm Home", "Friendship", "New Century", "Orchid", "Great Wall", "Swan", "Rainbow",
+    "丁香", "松花江", "冰城", "雪城", "红星", "冰灯", "和谐", "朝阳", "北方明珠", "翠玉", "牡丹",
+    "光明", "祥云", "白桦", "老街", "青松", "金麦", "春风", "水晶", "幸福", "常青", "星桥",
+    "枫叶", "蓝天", "百年", "凤凰", "荷花", "温馨", "友谊", "新世纪", "兰亭", "长城", "天鹅",
+    "彩虹", "鑫源", "福顺", "兴隆", "金色阳光",
 )
-SURNAMES = ("Wang", "Li", "Zhang", "Liu", "Chen", "Yang", "Zhao", "Huang", "Zhou", "Wu",
-            "Sun", "Ma", "Zhu", "Hu", "Guo", "He", "Gao", "Lin", "Yu", "Song", "Han", "Qu")
-GIVEN = ("Wei", "Fang", "Na", "Min", "Jing", "Li", "Qiang", "Lei", "Jun", "Yang", "Yong",
-         "Yan", "Jie", "Juan", "Tao", "Ming", "Chao", "Xiuying", "Guilan", "Haiyan", "Dan",
-         "Hong", "Bo", "Xin", "Lijuan", "Jianguo", "Shuang", "Yu", "Peng", "Hui")
+WORDS_EN = ("Riverside", "Snow City", "Lilac", "Northern Pearl", "Silver Birch", "Maple")
+SURNAMES = ("王", "李", "张", "刘", "陈", "杨", "赵", "黄", "周", "吴", "孙", "马", "朱", "胡",
+            "郭", "何", "高", "林", "于", "宋", "韩", "曲")
+GIVEN = ("伟", "芳", "娜", "敏", "静", "丽", "强", "磊", "军", "洋", "勇", "艳", "杰", "娟",
+         "涛", "明", "超", "秀英", "桂兰", "海燕", "丹", "红", "波", "鑫", "丽娟", "建国", "爽",
+         "宇", "鹏", "慧")
 CONDITIONS = {
     "common": (
         "health certificates for all staff on display",
@@ -79,18 +85,13 @@ CONDITIONS = {
     "barbershop": ("skin-disease tools kept apart", "towels disinfected per customer"),
 }
 FINDINGS = {
-    "compliant": ("all conditions met", "records complete; premises clean",
-                  "conditions met; minor advice given on ventilation"),
-    "rectify": ("disinfection records incomplete", "two staff health certificates expired",
-                "ventilation below standard in the back room",
-                "towels not disinfected between customers", "no-smoking signs missing"),
-    "ban": ("operating without the required disinfection room after repeated orders",
-            "falsified commitment: conditions declared but absent on site",
-            "serious hygiene hazard: contaminated pool water"),
+    "compliant": ("各项条件均符合", "记录完整，场所整洁", "条件符合，已就通风提出改进建议"),
+    "rectify": ("消毒记录不完整", "两名从业人员健康证明过期", "后间通风不达标",
+                "毛巾未做到一客一消毒", "未张贴禁烟标识"),
+    "ban": ("经多次责令仍未设置消毒间，继续经营", "虚假承诺：承诺条件现场核查不存在",
+            "严重卫生隐患：池水污染"),
 }
-BAN_REASONS = ("false commitment found by a complaint investigation",
-               "continued operation during an ordered suspension",
-               "serious hygiene incident reported by the CDC")
+BAN_REASONS = ("经投诉调查发现虚假承诺", "责令停业期间继续经营", "疾控中心报告严重卫生事件")
 
 
 @dataclass(frozen=True)
@@ -162,7 +163,7 @@ def _moment(day: date, rng: random.Random) -> datetime:
 
 
 def _person(rng: random.Random) -> str:
-    return f"{rng.choice(SURNAMES)} {rng.choice(GIVEN)}"
+    return f"{rng.choice(SURNAMES)}{rng.choice(GIVEN)}"
 
 
 class _Planner:
@@ -182,8 +183,8 @@ class _Planner:
         self._representative = ""
         self.district = next(d for d in DISTRICTS if d[0] == uscc[2:8])
         self.inspectors = [
-            f"{_person(random.Random(f'{uscc[2:8]}:{i}'))} ({self.district[1]} health "
-            f"supervision, badge {uscc[2:8]}-{i:03d})" for i in range(1, 6)
+            f"{_person(random.Random(f'{uscc[2:8]}:{i}'))}（{self.district[1]}卫生监督所，"
+            f"执法证号 {uscc[2:8]}-{i:03d}）" for i in range(1, 6)
         ]
 
     def at(self, days: int) -> date | None:
@@ -314,6 +315,30 @@ class _Planner:
     def representative(self) -> str:
         return self._representative
 
+    def name_and_address(
+        self, place_type: str, district: str, streets: tuple[str, ...]
+    ) -> tuple[str, str]:
+        """A trade name as Harbin's "four small" places have them (district and shop name,
+        a surname's shop, a chain's branch; a few English names kept) and an address."""
+        rng = self.rng
+        endings, _, english = PLACES[place_type]
+        street = rng.choice(streets)
+        number = rng.randint(1, 399)
+        address = f"黑龙江省哈尔滨市{district}{street}{number}号"
+        style = rng.random()
+        if style < 0.06:  # an English name, written as registered
+            en = DISTRICT_EN[self.district[0]]
+            name = f"{en} {rng.choice(WORDS_EN)} {rng.choice(english)}"
+            return name, address
+        ending = rng.choice(endings)
+        if style < 0.55:
+            name = f"哈尔滨市{district}{rng.choice(WORDS)}{ending}"
+        elif style < 0.75:
+            name = f"{district}{rng.choice(SURNAMES)}{rng.choice(('记', '姐', '氏'))}{ending}"
+        else:
+            name = f"{rng.choice(WORDS)}{ending}（{street}店）"
+        return name, address
+
     def history(self) -> History:
         rng = self.rng
         code, district_name, streets, _ = self.district
@@ -322,17 +347,12 @@ class _Planner:
         self._representative = _person(rng)
         span = (self.until - START).days
         licensed_on = START + timedelta(days=rng.randrange(max(span, 1)))
-        suffix = rng.choice(PLACES[place_type][0])
-        name = f"{district_name} {rng.choice(WORDS)} {suffix}"
-        if rng.random() < 0.3:
-            name = f"{rng.choice(SURNAMES)}'s {suffix}" if rng.random() < 0.5 else \
-                f"{rng.choice(WORDS)} {suffix} ({rng.choice(streets).split()[0]} branch)"
+        name, address = self.name_and_address(place_type, district_name, streets)
         licence = {
             "uscc": self.uscc,
             "name": name,
             "place_type": place_type,
-            "address": f"{rng.randint(1, 399)} {rng.choice(streets)}, {district_name} District, "
-                       "Harbin, Heilongjiang",
+            "address": address,
             "district": code,
             "legal_representative": self._representative,
         }

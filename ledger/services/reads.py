@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ledger.projections import compare as comparison
 from ledger.projections import queries, stats
 from ledger.services.redaction import redact
 from ledger.storage.db import Database
@@ -79,3 +80,11 @@ class Reads:
             [redact(e.public(), personal) for e in events],
             events[-1].position if more else None,
         )
+
+    def compare(self, a: str, b: str, day: str) -> dict[str, Any]:
+        """Two projection sets compared as of ``day`` (`ledger.projections.compare`)."""
+        return comparison.compare_sets(self.db, a, b, day)
+
+    def comparable_sets(self) -> list[dict[str, Any]]:
+        """The live set and the sets built beside it."""
+        return comparison.active_sets(self.db)

@@ -82,7 +82,8 @@ class Standings:
         return live.policy if live else self.settings.policy
 
     def live_policy(self) -> Policy:
-        return self.policy_for(self.live_version())
+        """The live set's policy, with the parameters it keeps (a policy file's too)."""
+        return self.projections.live_policy() or self.policy_for(self.live_version())
 
     # -- standings ---------------------------------------------------------------------------
 

@@ -27,6 +27,11 @@ class Tx:
         self._postgres = postgres
         self._pipelined = pipelined  # PostgreSQL pipeline mode: no COPY
 
+    @property
+    def postgres(self) -> bool:
+        """The dialect, for the few queries that differ (JSON functions)."""
+        return self._postgres
+
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
         if self._postgres:
             sql = to_pyformat(sql)

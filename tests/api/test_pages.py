@@ -38,6 +38,7 @@ def client(services) -> Iterator[TestClient]:
     # no lifespan: the services are the test's own (commands update the projections
     # before they return), so the app needs no projection follower of its own
     c = TestClient(make_app(services), base_url=BASE)
+    c.cookies.set("lang", "en")  # these tests read the English pages (test_pages_i18n: Chinese)
     yield c
     c.close()
 

@@ -144,3 +144,17 @@ def test_recorded_at_is_the_ledgers_clock(services, clock):
     with services.db.transaction() as tx:
         stored = services.log.read(tx, 0, 1000)
     assert {datetime.fromisoformat(e.recorded_at) for e in stored} == {clock.now}
+
+
+def test_the_city_has_chinese_names_and_addresses_across_harbins_districts():
+    from ledger.services.letters import DISTRICTS as NAMES
+
+    histories = list(generate(3, 600, UNTIL))
+    english = [h for h in histories if h.licence["name"].isascii()]
+    assert 0 < len(english) < len(histories) * 0.12  # a few English names kept
+    assert {h.licence["district"] for h in histories} == set(NAMES)  # all nine districts
+    for h in histories:
+        district = NAMES[h.licence["district"]][0]  # e.g. 松北区 for 230109
+        assert h.licence["address"].startswith(f"黑龙江省哈尔滨市{district}")
+        assert h.licence["address"].endswith("号")
+        assert not h.licence["legal_representative"].isascii()

@@ -122,7 +122,7 @@ def browser() -> Iterator[object]:
 
 def watch_errors(page, errors: list[str]) -> None:
     """Collect what the browser reports as errors (a CSP violation, a failed load)."""
-    expected = ("status of 409", "status of 422")  # refusals the test asks for
+    expected = ("status of 404", "status of 409", "status of 422")  # refusals asked for
 
     def console(message) -> None:
         if message.type == "error" and not any(e in message.text for e in expected):
@@ -151,7 +151,7 @@ def test_letter_qr_commit_and_public_page_in_a_browser(browser, site):
 
     errors: list[str] = []
     desk = sign_in(browser, site, errors)
-    assert "Supervision queue" in desk.text_content("h1")
+    assert "监管任务清单" in desk.text_content("h1")  # Chinese first
     site.shot(desk, "supervision")
 
     desk.goto(f"{site.base}/letters/{uscc}")
@@ -168,17 +168,17 @@ def test_letter_qr_commit_and_public_page_in_a_browser(browser, site):
     assert name in phone.text_content("main")
     site.shot(phone, "commit-form")
     phone.click("button[type=submit]")  # nothing ticked: the form says what is missing
-    assert "Please correct the form" in phone.text_content("main")
+    assert "请修改后重新提交" in phone.text_content("main")  # the phone reads Chinese
     for box in phone.locator("input[name=ack]").all():
         box.check()
     phone.check("#ack_legal")
     phone.fill("#signatory", "Zhao Min")
     phone.click("button[type=submit]")
-    assert "Commitment recorded" in phone.text_content("h1")
+    assert "承诺已提交" in phone.text_content("h1")
     site.shot(phone, "commit-done")
 
     phone.goto(link)  # the same link again: refused, nothing stored
-    assert "Already submitted" in phone.text_content("h1")
+    assert "已提交" in phone.text_content("h1")
 
     public = browser.new_page(viewport=PHONE, is_mobile=True)
     watch_errors(public, errors)
@@ -187,7 +187,7 @@ def test_letter_qr_commit_and_public_page_in_a_browser(browser, site):
     public.click("form.search button")
     public.click(f"text={name}")
     public.wait_for_url(f"**/enterprises/{uscc}")
-    assert "Committed, awaiting verification" in public.text_content("main")
+    assert "已承诺，待核查" in public.text_content("main")
     assert "Zhao Min" not in public.content()
     site.shot(public, "enterprise")
 
@@ -216,7 +216,95 @@ def test_a_tampered_link_is_refused_in_the_browser(browser, site):
     phone = browser.new_page(viewport=PHONE, is_mobile=True)
     response = phone.goto(link.rsplit("/", 1)[0] + "/" + forged)
     assert response is not None and response.status == 403
-    assert "This link cannot be used" in phone.text_content("h1")
+    assert "链接无效" in phone.text_content("h1")
     site.shot(phone, "commit-refused")
     with site.services.db.transaction() as tx:
         assert len(site.services.log.of_enterprise(tx, uscc)) == 1
+
+
+# -- every page, both widths, both languages ---------------------------------------------------
+
+WIDTHS = {"desktop": {"width": 1280, "height": 900}, "phone": PHONE}
+
+
+@pytest.fixture
+def city(site) -> Site:
+    """A demo city with both lists filled, a set built beside for /analysis, and one
+    enterprise of each kind the pages show."""
+    from datetime import date
+
+    from ledger.services.demo import seed_city
+
+    seed_city(site.services, 150, seed=9, until=date(2026, 1, 1))
+    site.services.projections.rebuild("v2", swap=False)
+    return site
+
+
+def pages_of(site: Site) -> dict[str, str]:
+    from ledger.projections import queries
+
+    with site.services.db.transaction() as tx:
+        banned, _ = queries.punishment_list(tx, "2025-12-31", limit=1)
+        rewarded, _ = queries.reward_list(tx, "2025-12-31", limit=1)
+        overdue = tx.value(
+            "SELECT uscc FROM standing_segments WHERE standing LIKE '%rectification_overdue%' "
+            "AND valid_from <= '2025-12-31' AND valid_until > '2025-12-31' ORDER BY uscc LIMIT 1"
+        )
+        anyone = tx.value("SELECT uscc FROM enterprise_facts ORDER BY uscc LIMIT 1")
+        licensed_only = tx.value(
+            "SELECT uscc FROM enterprise_facts WHERE version = 1 ORDER BY uscc LIMIT 1"
+        )
+    if licensed_only is None:  # a fresh licence, to open its commitment page
+        licensed_only = random_uscc()
+        site.services.ledger.license(**licence(licensed_only))
+    from ledger.services import letters
+
+    s = site.services
+    secret = letters.secret_key(s.db, s.settings.secret_key)
+    token = letters.sign_token(secret, licensed_only, 1, letters.expiry(s.ledger.clock(), 30))
+    return {
+        "home": "/",
+        "search": "/?q=%E5%93%88%E5%B0%94%E6%BB%A8",  # 哈尔滨
+        "enterprise-banned": f"/enterprises/{banned[0]['uscc']}",
+        "enterprise-reward": f"/enterprises/{rewarded[0]['uscc']}?as_of=2025-12-31",
+        "enterprise-overdue": f"/enterprises/{overdue}?as_of=2025-12-31",
+        "reward-list": "/lists/reward?as_of=2025-12-31",
+        "punishment-list": "/lists/punishment?as_of=2025-12-31",
+        "signin": "/signin",
+        "supervision": "/supervision?horizon=3660",
+        "analysis": "/analysis?as_of=2025-12-31",
+        "letter": f"/letters/{anyone}",
+        "commit": f"/commit/{token}",
+        "not-found": f"/enterprises/{random_uscc()}",
+    }
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_every_page_at_both_widths_fits_and_is_in_the_chosen_language(browser, city, lang):
+    errors: list[str] = []
+    for width, viewport in WIDTHS.items():
+        context = browser.new_context(
+            viewport=viewport, is_mobile=width == "phone", has_touch=width == "phone",
+            extra_http_headers={"Authorization": f"Bearer {city.key}"},
+        )
+        page = context.new_page()
+        watch_errors(page, errors)
+        page.goto(f"{city.base}/?lang={lang}")  # the toggle's link: the choice sticks
+        for name, path in pages_of(city).items():
+            response = page.goto(city.base + path)
+            expected = 404 if name == "not-found" else 200
+            assert response is not None and response.status == expected, (name, response)
+            html_lang = page.evaluate("document.documentElement.lang")
+            if name != "letter":  # the letter is a bilingual document of its own
+                assert html_lang == ("zh-Hans" if lang == "zh" else "en"), name
+            if name == "analysis":
+                page.wait_for_function("() => window.Chart && Chart.instances &&"
+                                       " Object.keys(Chart.instances).length > 0")
+            city.shot(page, f"{name}-{lang}-{width}")
+            if width == "phone":
+                wide = page.evaluate(
+                    "[document.documentElement.scrollWidth, window.innerWidth]"
+                )
+                assert wide[0] <= wide[1], f"{name} overflows at 390 px: {wide}"
+        context.close()
+    assert errors == []
