@@ -21,7 +21,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import dashboard, docs, docs_ui, errors, pages
-from api.deps import ApiState
+from api.deps import ApiState, ledger_position
 from api.docs_ui import SecurityHeaders
 from api.limits import PublicCache, PublicLimits
 from api.metrics import UNMATCHED
@@ -100,6 +100,10 @@ class Observe:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                position = ledger_position(scope.get("state"))
+                if position is not None:  # a read: the log position its answer reflects
+                    message["headers"] = [*message.get("headers", ()),
+                                          (b"ledger-position", position)]
             await send(message)
 
         try:

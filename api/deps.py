@@ -26,6 +26,7 @@ from ledger.bootstrap import Services
 from ledger.errors import InvalidInput
 from ledger.services.access import AccessLog, ApiKey, ApiKeys, Idempotency, RateLimiter
 from ledger.services.application import Ledger
+from ledger.services.replica import ReadView
 from ledger.values import today_cst
 
 M = TypeVar("M", bound=BaseModel)
@@ -91,6 +92,40 @@ async def get_ledger(request: Request) -> Ledger:
 StateDep = Annotated[ApiState, Depends(get_state)]
 ServicesDep = Annotated[Services, Depends(get_services)]
 LedgerDep = Annotated[Ledger, Depends(get_ledger)]
+
+# -- where a read is served ---------------------------------------------------------------
+
+MAX_POSITION = 2**63 - 1
+MinPosition = Annotated[
+    int | None,
+    Query(
+        ge=0, le=MAX_POSITION,
+        description="read your writes: the answer reflects at least this log position (the "
+        "`position` of a write's response). A replica answers once it is there (waiting up "
+        "to LEDGER_REPLICA_WAIT seconds), else the primary. The response's `Ledger-Position` "
+        "header says the position the answer reflects.",
+        examples=[42],
+    ),
+]
+
+
+def read_view(request: Request, min_position: MinPosition = None) -> ReadView:
+    """The one place a read's database is chosen (the replica when set and there, else
+    the primary); the app adds ``Ledger-Position`` to the response from it. A plain
+    function: FastAPI runs it in the thread pool, where it may wait for the replica."""
+    view = state_of(request).services.read.choose(min_position)
+    request.state.read_view = view
+    return view
+
+
+ReadFrom = Annotated[ReadView, Depends(read_view)]
+
+
+def ledger_position(scope_state: dict[str, Any] | None) -> bytes | None:
+    """The ``Ledger-Position`` header value of a read's response, if it was a read."""
+    view = (scope_state or {}).get("read_view")
+    return None if view is None else str(view.position).encode()
+
 
 # -- authentication ------------------------------------------------------------------------
 

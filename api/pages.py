@@ -50,6 +50,7 @@ from ledger.projections import queries
 from ledger.services import letters
 from ledger.services.access import ApiKeys
 from ledger.services.commitments import Claimed, LetterRefused
+from ledger.services.replica import ReadView
 from ledger.storage.events import LoggedEvent
 from ledger.values import CST, today_cst
 
@@ -177,6 +178,14 @@ def page_services(request: Request) -> PageServices:
     return cached
 
 
+def page_reads(request: Request, ps: PageServices) -> ReadView:
+    """Where a page reads (the replica when set, else the primary); the response carries
+    ``Ledger-Position`` like the API's reads."""
+    view = ps.services.read.choose(None)
+    request.state.read_view = view
+    return view
+
+
 def regulator(request: Request, ps: PageServices) -> auth.Regulator:
     return auth.regulator(request, ps.keys, ps.services.sessions, ps.secret, ps.now())
 
@@ -290,10 +299,11 @@ def home(request: Request, q: str | None = None) -> Response:
     standings: dict[str, dict[str, Any]] = {}
     more = False
     if q:
-        results = ps.services.reads.search(q, SEARCH_LIMIT + 1)
+        view = page_reads(request, ps)
+        results = view.reads.search(q, SEARCH_LIMIT + 1)
         more = len(results) > SEARCH_LIMIT
         results = results[:SEARCH_LIMIT]
-        standings = ps.services.standing.many([r["uscc"] for r in results], ps.today())
+        standings = view.standing.many([r["uscc"] for r in results], ps.today())
     return render(
         request, "home.html", q=q, results=results, standings=standings, more=more,
         today=ps.today(),
@@ -352,15 +362,16 @@ def enterprise(request: Request, uscc: str, as_of: str | None = None) -> Respons
     ps = page_services(request)
     code = uscc_param(uscc)
     day = day_param(as_of, ps.today())
+    view = page_reads(request, ps)
     try:  # public page: no personal data
-        standing = ps.services.standing.standing(code, day, personal=False)
+        standing = view.standing.standing(code, day, personal=False)
     except EnterpriseNotFound:
         raise PageError(
             404, "Not found 未找到",
             f"No enterprise with USCC {code} is in the ledger"
             + (f" on {day}." if as_of else "."),
         ) from None
-    events = ps.services.standing.events(code)
+    events = view.standing.events(code)
     history = [public_event(e) for e in events if e.occurred_on <= day]
     return render(
         request, "enterprise.html", s=standing, history=list(reversed(history)), as_of=day,
@@ -379,7 +390,7 @@ def joint_list(request: Request, which: str) -> Response:
     district = district_param(params.get("district"))
     limit = limit_param(params.get("limit"))
     cursor = params.get("cursor") or None
-    reads = ps.services.reads
+    reads = page_reads(request, ps).reads
     lister = reads.reward_list if which == "reward" else reads.punishment_list
     items, next_cursor = lister(day, place_type, district, limit, cursor)
     filters = {"as_of": params.get("as_of"), "place_type": place_type, "district": district,
@@ -527,7 +538,8 @@ def supervision(request: Request) -> Response:
     limit = limit_param(params.get("limit"))
     cursor = params.get("cursor") or None
     today = ps.today()
-    items, next_cursor = ps.services.reads.supervision_queue(today, horizon, limit, cursor)
+    reads = page_reads(request, ps).reads
+    items, next_cursor = reads.supervision_queue(today, horizon, limit, cursor)
     keep = {"horizon": horizon_raw, "limit": params.get("limit")}
     next_url = f"/supervision?{query_string(**keep, cursor=next_cursor)}" if next_cursor else None
     return render(

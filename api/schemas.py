@@ -420,11 +420,28 @@ class ProjectionHealth(BaseModel):
     lag: int
 
 
+class ReplicaHealth(BaseModel):
+    """The hot standby of ``LEDGER_REPLICA_URL``; while it is ``down`` (or late past
+    the wait) the primary answers every read."""
+
+    state: Literal["ok", "lagging", "paused", "down"]
+    position: int | None = Field(None, description="the replica's read position")
+    primary_position: int | None = Field(None, description="the primary's read position")
+    lag: int | None = Field(None, description="primary_position - position (events)")
+    lag_seconds: float | None = Field(
+        None, description="now minus the commit time of the last transaction replayed (0 "
+        "when all received WAL is replayed): pg_last_xact_replay_timestamp()",
+    )
+    in_recovery: bool | None = Field(None, description="false: the URL is not a standby")
+    detail: str | None = Field(None, description="why the replica did not answer")
+
+
 class Health(BaseModel):
     status: Literal["ok", "unavailable"]
     store: Literal["sqlite", "postgresql"]
     head: int | None = Field(None, description="log position of the latest event")
     projections: list[ProjectionHealth] = Field(default_factory=list)
+    replica: ReplicaHealth | None = Field(None, description="null without LEDGER_REPLICA_URL")
     detail: str | None = Field(None, description="why the store did not answer")
 
 

@@ -20,6 +20,7 @@ from ledger.projections.sets import Projections
 from ledger.services.application import Clock, Ledger, Written
 from ledger.services.commitments import LetterDesk
 from ledger.services.reads import Reads
+from ledger.services.replica import ReadSide, ReadSides
 from ledger.services.sessions import Sessions
 from ledger.services.standing import Standings
 from ledger.settings import Settings
@@ -42,6 +43,8 @@ class Services:
     reads: Reads = None  # type: ignore[assignment]  # lists, search, queue, feed
     letters: LetterDesk = None  # type: ignore[assignment]  # committing through a letter
     sessions: Sessions = None  # type: ignore[assignment]  # regulators' web sessions
+    read: ReadSides = None  # type: ignore[assignment]  # where reads go: primary or replica
+    replica_db: Database | None = None  # LEDGER_REPLICA_URL's database, read-only
 
     def policy(self, version: str) -> Policy:
         return get_policy(version).with_settings(self.settings.verification_days)
@@ -52,6 +55,10 @@ class Services:
 
     def close(self) -> None:
         self.ledger.close()
+        if self.read is not None:
+            self.read.close()
+        if self.replica_db is not None:
+            self.replica_db.close()
         self.db.close()
 
 
@@ -78,12 +85,32 @@ def bootstrap(
     services.reads = Reads(db, log)
     services.letters = LetterDesk(ledger, db, log, settings)
     services.sessions = Sessions(db)
+    services.read = read_sides(services)
     if sync_projections:
         derived = DerivedInInsert(services)
         if isinstance(ledger.recorder, GaplessPostgresApplicationRecorder):
             ledger.recorder.after_insert = derived
         ledger.after_write = derived.after_write
     return services
+
+
+def read_sides(services: Services) -> ReadSides:
+    """The primary's read services and, with ``LEDGER_REPLICA_URL``, the same services
+    over the hot standby (a second, read-only database with short timeouts, so that a
+    replica that does not answer hands the read to the primary within a second)."""
+    s = services
+    primary = ReadSide("primary", s.db, s.standing, s.reads, s.audit)
+    replica_settings = s.settings.replica()
+    if replica_settings is None:
+        return ReadSides(primary, None, s.settings.replica_wait)
+    rdb = s.replica_db = Database(replica_settings, pool_timeout=1.0, connect_timeout=1)
+    rlog = EventLog(rdb)
+    raudit = s.audit.reading_from(rdb, rlog)
+    rstanding = Standings(
+        rdb, rlog, Projections(rdb, rlog, s.policy), raudit.states, s.policy, s.settings
+    )
+    replica = ReadSide("replica", rdb, rstanding, Reads(rdb, rlog), raudit)
+    return ReadSides(primary, replica, s.settings.replica_wait)
 
 
 class DerivedInInsert:

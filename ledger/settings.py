@@ -82,6 +82,17 @@ class Settings(BaseSettings):
         None, description="JSON file with the commitment letter's conditions per place type"
     )
 
+    replica_url: str | None = Field(
+        None,
+        description="postgresql://... of a hot standby of database_url: reads are served "
+        "from it (writes, keys, idempotency and the access log stay on the primary)",
+    )
+    replica_wait: float = Field(
+        2.0, ge=0, le=60,
+        description="seconds a read with min_position waits for the replica before the "
+        "primary answers",
+    )
+
     @field_validator("database_url")
     @classmethod
     def _known_scheme(cls, v: str) -> str:
@@ -113,6 +124,25 @@ class Settings(BaseSettings):
     @cached_property
     def public_capacity(self) -> float:
         return float(self.public_burst or max(1.0, 2 * self.public_rate_limit))
+
+    @field_validator("replica_url")
+    @classmethod
+    def _postgres_replica(cls, v: str | None) -> str | None:
+        if v in (None, ""):
+            return None
+        if not v.startswith(("postgresql://", "postgres://")):
+            raise ValueError("must start with postgresql:// (a hot standby of the primary)")
+        return v
+
+    def replica(self) -> Settings | None:
+        """The settings of the replica's database (same schema), when one is set."""
+        if self.replica_url is None:
+            return None
+        if not self.is_postgres:
+            raise ValueError("LEDGER_REPLICA_URL needs a PostgreSQL LEDGER_DATABASE_URL")
+        # built anew, not model_copy: the cached properties (conninfo) must not carry over
+        return type(self)(**{**self.model_dump(), "database_url": self.replica_url,
+                             "replica_url": None})
 
     @cached_property
     def is_postgres(self) -> bool:

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field, JsonValue
 
-from api.deps import AuditKey, ServicesDep, UsccPath, path_uscc, query_moment, read_subjects
+from api.deps import AuditKey, ReadFrom, UsccPath, path_uscc, query_moment, read_subjects
 from api.docs import PROBLEM_REF, READ, problems
 from api.errors import PROBLEM, ApiProblem
 from api.fields import MOMENT_SCHEMA, MOMENT_TEXT
@@ -98,7 +98,7 @@ def in_query(e: InvalidInput) -> InvalidInput:
 def history(
     request: Request,
     key: AuditKey,
-    services: ServicesDep,
+    view: ReadFrom,
     uscc: UsccPath,
     known_at: Annotated[
         str | None,
@@ -112,7 +112,7 @@ def history(
     code = path_uscc(uscc)
     read_subjects(request, code)
     moment = query_moment(known_at, "known_at")
-    return {"uscc": code, "events": services.audit.events(code, moment)}
+    return {"uscc": code, "events": view.audit.events(code, moment)}
 
 
 @router.get(
@@ -121,8 +121,8 @@ def history(
     summary="The latest signed checkpoint of the log's hash tree",
     responses=problems(*READ, 404),
 )
-def checkpoint(key: AuditKey, services: ServicesDep) -> dict[str, object]:
-    latest = services.audit.latest_checkpoint()
+def checkpoint(key: AuditKey, view: ReadFrom) -> dict[str, object]:
+    latest = view.audit.latest_checkpoint()
     if latest is None:
         raise ApiProblem(404, "no-checkpoint", "no checkpoint has been signed yet")
     return latest.to_json()
@@ -134,8 +134,8 @@ def checkpoint(key: AuditKey, services: ServicesDep) -> dict[str, object]:
     summary="The Ed25519 key that signs checkpoints",
     responses=problems(*READ),
 )
-def public_key(key: AuditKey, services: ServicesDep) -> dict[str, str]:
-    return services.audit.public_key()
+def public_key(key: AuditKey, view: ReadFrom) -> dict[str, str]:
+    return view.audit.public_key()
 
 
 @router.get(
@@ -146,7 +146,7 @@ def public_key(key: AuditKey, services: ServicesDep) -> dict[str, str]:
 )
 def inclusion(
     key: AuditKey,
-    services: ServicesDep,
+    view: ReadFrom,
     position: Annotated[int, Query(ge=1, le=MAX_POSITION, description="the event's log position")],
     tree_size: Annotated[
         int | None,
@@ -161,7 +161,7 @@ def inclusion(
     the next checkpoint, linked by `/v1/audit/proofs/consistency`. A position or size
     beyond the tree: 404 with the tree's size; `position` > `tree_size`: 422."""
     try:
-        return services.audit.inclusion(position, tree_size)
+        return view.audit.inclusion(position, tree_size)
     except InvalidInput as e:
         raise in_query(e) from None
 
@@ -174,7 +174,7 @@ def inclusion(
 )
 def consistency(
     key: AuditKey,
-    services: ServicesDep,
+    view: ReadFrom,
     first: Annotated[int, Query(ge=1, le=MAX_POSITION, description="the earlier tree size")],
     second: Annotated[
         int | None,
@@ -185,6 +185,6 @@ def consistency(
 ) -> dict[str, object]:
     """Verify with RFC 9162 §2.1.4.2 against the roots of two signed checkpoints."""
     try:
-        return services.audit.consistency(first, second)
+        return view.audit.consistency(first, second)
     except InvalidInput as e:
         raise in_query(e) from None

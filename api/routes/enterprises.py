@@ -16,6 +16,7 @@ from pydantic import BaseModel
 
 from api.deps import (
     AsOf,
+    ReadFrom,
     ReadKey,
     StateDep,
     UsccPath,
@@ -269,6 +270,7 @@ def get_standing(
     key: ReadKey,
     _scope: Annotated[None, Depends(known_at_scope)],
     state: StateDep,
+    view: ReadFrom,
     uscc: UsccPath,
     as_of: AsOf = None,
     known_at: Annotated[
@@ -287,5 +289,5 @@ def get_standing(
     read_subjects(request, code)
     day = query_day(as_of, "as_of", state.today())
     moment = query_moment(known_at, "known_at")
-    doc = state.services.standing.standing(code, day, known_at=moment, personal=personal(key))
+    doc = view.standing.standing(code, day, known_at=moment, personal=personal(key))
     return JSONResponse(doc, headers={"ETag": f'"{doc["version"]}"'})

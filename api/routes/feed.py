@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, Response
 
-from api.deps import Limit, ReadKey, StateDep, personal
+from api.deps import Limit, ReadFrom, ReadKey, personal
 from api.docs import READ, problems
 from api.schemas import Feed
 
@@ -22,7 +22,7 @@ MAX_POSITION = 2**63 - 1
 )
 def read_feed(
     key: ReadKey,
-    state: StateDep,
+    view: ReadFrom,
     after: Annotated[
         int,
         Query(ge=0, le=MAX_POSITION,
@@ -33,5 +33,5 @@ def read_feed(
     """Keep a copy in sync: start at `after=0`, follow `next_after` while it is not null,
     then poll again with `after` = the position of the last event you stored. Positions
     are gap-free and never reused. Personal data only for keys with audit:read."""
-    events, next_after = state.services.reads.feed(after, limit, personal(key))
+    events, next_after = view.reads.feed(after, limit, personal(key))
     return JSONResponse({"events": events, "next_after": next_after})

@@ -40,6 +40,7 @@ def healthz(state: StateDep) -> Response:
              "lag": s.lag}
             for s in sets
         ],
+        "replica": services.read.replica_health(),
     })
 
 

@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, Response
 
-from api.deps import AsOf, Limit, ReadKey, StateDep, query_day
+from api.deps import AsOf, Limit, ReadFrom, ReadKey, StateDep, query_day
 from api.docs import READ, problems
 from api.fields import DistrictQuery
 from api.schemas import PlaceType, PunishmentPage, RewardPage
@@ -44,6 +44,7 @@ def page(items: list[dict[str, object]], next_cursor: str | None) -> Response:
 def punishment_list(
     key: ReadKey,
     state: StateDep,
+    view: ReadFrom,
     as_of: AsOf = None,
     place_type: PlaceFilter = None,
     district: DistrictFilter = None,
@@ -53,7 +54,7 @@ def punishment_list(
     """Enterprises with an active serious record at the end of `as_of`, by USCC, with the
     record's kind, start, end of display, reason and decision number."""
     day = query_day(as_of, "as_of", state.today())
-    items, next_cursor = state.services.reads.punishment_list(
+    items, next_cursor = view.reads.punishment_list(
         day, place_type, district, limit, after(cursor)
     )
     return page(items, next_cursor)
@@ -68,6 +69,7 @@ def punishment_list(
 def reward_list(
     key: ReadKey,
     state: StateDep,
+    view: ReadFrom,
     as_of: AsOf = None,
     place_type: PlaceFilter = None,
     district: DistrictFilter = None,
@@ -77,7 +79,7 @@ def reward_list(
     """Enterprises on the joint reward (incentive) list at the end of `as_of`, by USCC,
     with the day each qualified."""
     day = query_day(as_of, "as_of", state.today())
-    items, next_cursor = state.services.reads.reward_list(
+    items, next_cursor = view.reads.reward_list(
         day, place_type, district, limit, after(cursor)
     )
     return page(items, next_cursor)

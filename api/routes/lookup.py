@@ -5,7 +5,16 @@ from typing import Annotated
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from api.deps import AsOf, ReadKey, StateDep, json_body, personal, query_day, read_subjects
+from api.deps import (
+    AsOf,
+    ReadFrom,
+    ReadKey,
+    StateDep,
+    json_body,
+    personal,
+    query_day,
+    read_subjects,
+)
 from api.docs import READ, body_doc, problems
 from api.schemas import LookupRequest, LookupResult
 from ledger import values
@@ -26,6 +35,7 @@ def lookup_standings(
     key: ReadKey,
     body: Annotated[LookupRequest, json_body(LookupRequest, "credit:read")],
     state: StateDep,
+    view: ReadFrom,
     as_of: AsOf = None,
 ) -> Response:
     """One standing per enterprise found, in the order sent (duplicates once).
@@ -41,7 +51,7 @@ def lookup_standings(
             invalid.append(sent)
     wanted = list(dict.fromkeys(codes.values()))
     read_subjects(request, *wanted)
-    found = state.services.standing.many(wanted, day, personal(key))
+    found = view.standing.many(wanted, day, personal(key))
     return JSONResponse({
         "results": [found[c] for c in wanted if c in found],
         "not_found": [sent for sent, c in codes.items() if c not in found],

@@ -4,6 +4,7 @@ proofs, verifies the store and writes exports. Entry points stay thin over it.""
 
 from __future__ import annotations
 
+import copy
 import logging
 import threading
 import time
@@ -50,6 +51,16 @@ class Audit:
         self.states = StateStore(db, log)
         self.tree = TreeStore(db, log, self.states)
         self.key = load_signing_key(db, settings.signing_key, settings.signing_key_path)
+
+    def reading_from(self, db: Database, log: EventLog) -> Audit:
+        """This service over another database that holds the same log (a hot standby):
+        checkpoints, proofs and histories read from there. Its key is this one's (it
+        stores none); signing and catching up belong to the primary's service."""
+        other = copy.copy(self)
+        other.db, other.log = db, log
+        other.states = StateStore(db, log)
+        other.tree = TreeStore(db, log, other.states)
+        return other
 
     # -- keeping up --------------------------------------------------------------------------
 

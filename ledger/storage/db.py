@@ -108,7 +108,11 @@ class Database:
     """Connections for the service; ``transaction(write=True)`` takes the write lock
     up front on SQLite (``BEGIN IMMEDIATE``) so writers queue instead of deadlocking."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(
+        self, settings: Settings, *, pool_timeout: float = 10.0, connect_timeout: int = 5
+    ) -> None:
+        """``pool_timeout``/``connect_timeout``: how long a caller waits for a connection
+        (a replica's are short: a read then falls back to the primary)."""
         self.settings = settings
         self.postgres = settings.is_postgres
         self.dialect = "postgresql" if self.postgres else "sqlite"
@@ -118,7 +122,7 @@ class Database:
             from psycopg_pool import ConnectionPool
 
             reconnect_quickly()
-            kwargs: dict[str, Any] = {"autocommit": True, "connect_timeout": 5}
+            kwargs: dict[str, Any] = {"autocommit": True, "connect_timeout": connect_timeout}
             if settings.database_schema:
                 kwargs["options"] = f"-c search_path={settings.database_schema}"
             self._pool = ConnectionPool(
@@ -126,7 +130,7 @@ class Database:
                 min_size=1,
                 max_size=settings.pool_size,
                 kwargs=kwargs,
-                timeout=10.0,  # an unreachable server is reported in seconds, not 30
+                timeout=pool_timeout,  # an unreachable server is reported in seconds, not 30
                 # a connection broken by a restart, failover or pg_terminate_backend is
                 # found at checkout and replaced, rather than failing the request
                 check=ConnectionPool.check_connection,

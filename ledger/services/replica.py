@@ -1,0 +1,262 @@
+"""Where a read is served: the primary, or a hot standby (``LEDGER_REPLICA_URL``).
+
+One primary takes every write; PostgreSQL's streaming replication copies the log, the
+read models and the hash tree to the standby, where they are always in a state the
+primary committed (the read models are written in the events' own transaction, or by
+the follower in later ones: either way one ``position`` per set says what they hold).
+
+- ``ReadSide``: the read services (standings, lists, feed, audit) over one database,
+  and that database's read position: the lower of the live projection set's position
+  and the hash tree's size (``Ledger-Position``: the answer reflects the log up to it).
+- ``ReadSides.choose(min_position)``: the replica when it is up and has reached
+  ``min_position`` (polled every few ms for up to ``LEDGER_REPLICA_WAIT`` seconds),
+  else the primary. A replica that fails (down, or a query cancelled by recovery) never
+  fails a read: the read runs again on the primary, and a down replica is probed in
+  the background until it answers again.
+- ``ReadSides.replica_health()``: the replica's state, positions and lag for /healthz.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from ledger.audit.service import Audit
+from ledger.services.reads import Reads
+from ledger.services.standing import Standings
+from ledger.storage.db import Database
+
+T = TypeVar("T")
+logger = logging.getLogger("ledger.replica")
+
+POSITION_SQL = (
+    "SELECT (SELECT position FROM projection_sets WHERE state = 'live'), "
+    "(SELECT size FROM audit_tree WHERE id = 1)"
+)
+REPLAY_SQL = (
+    "SELECT pg_is_in_recovery(), "
+    "CASE WHEN NOT pg_is_in_recovery() THEN 0 "
+    "WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0 "
+    "ELSE EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()) END, "
+    "CASE WHEN pg_is_in_recovery() THEN pg_is_wal_replay_paused() ELSE false END"
+)
+FRESH = 0.01  # seconds a read position is reused without asking the database again
+POLL = 0.003  # seconds between polls of the replica's position while a read waits
+PROBE = 1.0  # seconds between probes of a replica that failed
+
+
+def replica_failure(error: BaseException) -> bool:
+    """Errors of the replica's connection or server, after which the primary answers."""
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover  (SQLite-only installs have no replica)
+        return False
+    return isinstance(error, psycopg.Error)
+
+
+@dataclass
+class ReadSide:
+    """The read services over one database."""
+
+    name: str  # "primary" or "replica"
+    db: Database
+    standing: Standings
+    reads: Reads
+    audit: Audit
+    _position: int = 0
+    _asked_at: float = float("-inf")
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def position(self, fresh: bool = False) -> int:
+        """The log position this database's read models and hash tree both include.
+        Read at most every ``FRESH`` seconds unless ``fresh``: a position read earlier is
+        still a true lower bound (read models only move forward)."""
+        now = time.monotonic()
+        if not fresh and now - self._asked_at < FRESH:
+            return self._position
+        with self.db.reading() as tx:
+            live, tree = tx.one(POSITION_SQL)
+        position = min(int(live or 0), int(tree or 0))
+        with self._lock:
+            if now >= self._asked_at:
+                self._position, self._asked_at = max(position, self._position), now
+        return position
+
+    def wait_for(self, min_position: int, deadline: float) -> int | None:
+        """This side's position once it reaches ``min_position``; None past ``deadline``."""
+        position = self.position()
+        while position < min_position:
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(POLL)
+            position = self.position(fresh=True)
+        return position
+
+
+class ReadView:
+    """Where one request reads: ``side`` (and its ``position``), with the primary to
+    answer instead should the replica fail during the read. ``standing``, ``reads`` and
+    ``audit`` are the chosen side's services, each call guarded that way."""
+
+    def __init__(self, sides: ReadSides, side: ReadSide, position: int) -> None:
+        self.sides = sides
+        self.side = side
+        self.position = position
+
+    @property
+    def served_by(self) -> str:
+        return self.side.name
+
+    def run(self, call: Callable[[ReadSide], T]) -> T:
+        """``call(side)``; on a replica failure, marked and run again on the primary."""
+        if self.side is self.sides.primary:
+            return call(self.side)
+        try:
+            return call(self.side)
+        except Exception as e:
+            if not replica_failure(e):
+                raise
+            self.sides.failed(e)
+            self.side = self.sides.primary
+            self.position = self.side.position()
+            return call(self.side)
+
+    @property
+    def standing(self) -> Standings:
+        return _Guarded(self, "standing")  # type: ignore[return-value]
+
+    @property
+    def reads(self) -> Reads:
+        return _Guarded(self, "reads")  # type: ignore[return-value]
+
+    @property
+    def audit(self) -> Audit:
+        return _Guarded(self, "audit")  # type: ignore[return-value]
+
+
+class _Guarded:
+    """A service's methods, each run through ``ReadView.run``."""
+
+    def __init__(self, view: ReadView, service: str) -> None:
+        self._view = view
+        self._service = service
+
+    def __getattr__(self, name: str) -> Any:
+        def method(*args: Any, **kwargs: Any) -> Any:
+            return self._view.run(
+                lambda side: getattr(getattr(side, self._service), name)(*args, **kwargs)
+            )
+
+        return method
+
+
+class ReadSides:
+    """The primary's read side and, when configured, the replica's."""
+
+    def __init__(self, primary: ReadSide, replica: ReadSide | None, wait: float) -> None:
+        self.primary = primary
+        self.replica = replica
+        self.wait = wait
+        self.error: str | None = None  # the replica's last failure, while it is down
+        self._down = False
+        self._lock = threading.Lock()
+        self._prober: threading.Thread | None = None
+        self._closed = threading.Event()
+
+    @property
+    def replica_up(self) -> bool:
+        return self.replica is not None and not self._down
+
+    def choose(self, min_position: int | None = None) -> ReadView:
+        """The replica when up and at ``min_position`` within the wait, else the primary
+        (itself waited for, up to the same deadline, should it not be there yet: its
+        read models may trail a write another process just made)."""
+        deadline = time.monotonic() + self.wait
+        replica = self.replica
+        if replica is not None and not self._down:
+            try:
+                if min_position is None:
+                    return ReadView(self, replica, replica.position())
+                position = replica.wait_for(min_position, deadline)
+                if position is not None:
+                    return ReadView(self, replica, position)
+            except Exception as e:
+                if not replica_failure(e):
+                    raise
+                self.failed(e)
+        if min_position is None:
+            return ReadView(self, self.primary, self.primary.position())
+        position = self.primary.wait_for(min_position, deadline)
+        if position is None:  # beyond the head of the log: the primary says how far it is
+            position = self.primary.position(fresh=True)
+        return ReadView(self, self.primary, position)
+
+    # -- a replica that fails ----------------------------------------------------------------
+
+    def failed(self, error: BaseException) -> None:
+        """Stop reading from the replica; probe it in the background until it answers."""
+        with self._lock:
+            self.error = str(error).splitlines()[0] if str(error) else type(error).__name__
+            if self._down:
+                return
+            self._down = True
+            logger.warning("replica failed (%s); reads go to the primary", self.error)
+            self._prober = threading.Thread(
+                target=self._probe, name="ledger-replica-probe", daemon=True
+            )
+            self._prober.start()
+
+    def _probe(self) -> None:
+        assert self.replica is not None
+        while not self._closed.wait(PROBE):
+            try:
+                self.replica.position(fresh=True)
+            except Exception as e:
+                self.error = str(e).splitlines()[0] if str(e) else type(e).__name__
+                continue
+            with self._lock:
+                self._down, self.error = False, None
+            logger.warning("replica answers again; reads go to it")
+            return
+
+    # -- /healthz ----------------------------------------------------------------------------
+
+    def replica_health(self) -> dict[str, Any] | None:
+        """None without a replica; else its state (``ok``, ``lagging``, ``paused``,
+        ``down``), its read position and the primary's, the lag in positions and in
+        seconds of replay (0 when it has replayed all it received)."""
+        if self.replica is None:
+            return None
+        try:
+            primary = self.primary.position(fresh=True)
+        except Exception:
+            primary = None
+        report: dict[str, Any] = {
+            "state": "down", "position": None, "primary_position": primary, "lag": None,
+            "lag_seconds": None, "detail": self.error,
+        }
+        if self._down:
+            return report
+        try:
+            position = self.replica.position(fresh=True)
+            with self.replica.db.reading() as tx:
+                recovering, seconds, paused = tx.one(REPLAY_SQL)
+        except Exception as e:
+            if replica_failure(e):
+                self.failed(e)
+            report["detail"] = self.error
+            return report
+        lag = max(0, primary - position) if primary is not None else None
+        state = "paused" if paused else "lagging" if lag else "ok"
+        return {
+            "state": state, "position": position, "primary_position": primary, "lag": lag,
+            "lag_seconds": round(float(seconds or 0), 3), "in_recovery": bool(recovering),
+            "detail": None,
+        }
+
+    def close(self) -> None:
+        self._closed.set()
