@@ -50,12 +50,23 @@ PROBE = 1.0  # seconds between probes of a replica that failed
 
 
 def replica_failure(error: BaseException) -> bool:
-    """Errors of the replica's connection or server, after which the primary answers."""
+    """Errors of the replica's database, after which the primary answers the read."""
     try:
         import psycopg
     except ImportError:  # pragma: no cover  (SQLite-only installs have no replica)
         return False
     return isinstance(error, psycopg.Error)
+
+
+def replica_down(error: BaseException) -> bool:
+    """A failure of the replica's connection or server (not of one query, such as a
+    statement cancelled by a replay conflict, or a table a migration has not brought
+    yet): reads leave the replica until a probe reaches it again."""
+    import psycopg
+
+    return isinstance(error, psycopg.OperationalError) and not isinstance(
+        error, psycopg.errors.TransactionRollback | psycopg.errors.QueryCanceled
+    )
 
 
 @dataclass
@@ -120,7 +131,8 @@ class ReadView:
         except Exception as e:
             if not replica_failure(e):
                 raise
-            self.sides.failed(e)
+            if replica_down(e):
+                self.sides.failed(e)
             self.side = self.sides.primary
             self.position = self.side.position()
             return call(self.side)
@@ -187,7 +199,8 @@ class ReadSides:
             except Exception as e:
                 if not replica_failure(e):
                     raise
-                self.failed(e)
+                if replica_down(e):
+                    self.failed(e)
         if min_position is None:
             return ReadView(self, self.primary, self.primary.position())
         position = self.primary.wait_for(min_position, deadline)
@@ -246,9 +259,9 @@ class ReadSides:
             with self.replica.db.reading() as tx:
                 recovering, seconds, paused = tx.one(REPLAY_SQL)
         except Exception as e:
-            if replica_failure(e):
+            if replica_failure(e) and replica_down(e):
                 self.failed(e)
-            report["detail"] = self.error
+            report["detail"] = self.error or str(e).splitlines()[0]
             return report
         lag = max(0, primary - position) if primary is not None else None
         state = "paused" if paused else "lagging" if lag else "ok"
