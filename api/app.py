@@ -68,6 +68,9 @@ key with another body is 422) and `If-Match: "<version>"` to write only on that 
 **Reads** take `as_of` (YYYY-MM-DD, China Standard Time; default today). Lists page
 with `limit` (default 100, at most 1000) and `cursor`; the feed with `after` and
 `next_after`. Every partner read is recorded in an access log that auditors can query.
+Every read takes `min_position` (read your writes: send a write's `position`) and its
+response carries `Ledger-Position`, the log position the answer reflects; with a hot
+standby configured, reads are served from it when it is there.
 """
 
 TAGS = [
