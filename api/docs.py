@@ -104,6 +104,20 @@ def not_null(schema: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
+LEDGER_POSITION = {
+    "description": "the log position the answer reflects (at least `min_position` when "
+    "given): the read position of the database that answered, primary or replica",
+    "schema": {"type": "integer", "minimum": 0},
+}
+
+
+def ledger_position_header(operation: dict[str, Any]) -> None:
+    """Every response of a read (one taking ``min_position``) carries Ledger-Position."""
+    for code, response in operation.get("responses", {}).items():
+        if code.startswith("2") or code == "404":
+            response.setdefault("headers", {})["Ledger-Position"] = LEDGER_POSITION
+
+
 def install(app: FastAPI) -> None:
     """Generate the schema once, adding the models that routes refer to by reference."""
 
@@ -121,6 +135,8 @@ def install(app: FastAPI) -> None:
             for operation in item.values():
                 for parameter in operation.get("parameters", []):
                     parameter["schema"] = not_null(parameter.get("schema", {}))
+                if any(p.get("name") == "min_position" for p in operation.get("parameters", [])):
+                    ledger_position_header(operation)
         components = schema.setdefault("components", {}).setdefault("schemas", {})
         for name, definition in defs.get("$defs", {}).items():
             components.setdefault(name, definition)

@@ -97,6 +97,11 @@ class ReadSide:
                 self._position, self._asked_at = max(position, self._position), now
         return position
 
+    def head(self) -> int:
+        """The last position of this database's log."""
+        with self.db.reading() as tx:
+            return int(self.standing.log.head(tx) or 0)
+
     def wait_for(self, min_position: int, deadline: float) -> int | None:
         """This side's position once it reaches ``min_position``; None past ``deadline``."""
         position = self.position()
@@ -186,27 +191,39 @@ class ReadSides:
     def choose(self, min_position: int | None = None) -> ReadView:
         """The replica when up and at ``min_position`` within the wait, else the primary
         (itself waited for, up to the same deadline, should it not be there yet: its
-        read models may trail a write another process just made)."""
+        read models may trail a write another process just made). A ``min_position``
+        past the head of the primary's log is not waited for: the primary answers at
+        once, and its ``Ledger-Position`` says how far the answer goes."""
         deadline = time.monotonic() + self.wait
-        replica = self.replica
-        if replica is not None and not self._down:
-            try:
-                if min_position is None:
-                    return ReadView(self, replica, replica.position())
-                position = replica.wait_for(min_position, deadline)
-                if position is not None:
-                    return ReadView(self, replica, position)
-            except Exception as e:
-                if not replica_failure(e):
-                    raise
-                if replica_down(e):
-                    self.failed(e)
+        replica = self.replica if self.replica_up else None
+        at = None if replica is None else self._on_replica(replica.position)
+        if replica is not None and at is not None and (min_position is None or at >= min_position):
+            return ReadView(self, replica, at)
         if min_position is None:
             return ReadView(self, self.primary, self.primary.position())
-        position = self.primary.wait_for(min_position, deadline)
-        if position is None:  # beyond the head of the log: the primary says how far it is
+        beyond = min_position > self.primary.head()  # no one will get there soon
+        if replica is not None and at is not None and not beyond:
+            reached = self._on_replica(lambda: replica.wait_for(min_position, deadline))
+            if reached is not None:
+                return ReadView(self, replica, reached)
+        position = self.primary.position()
+        if position < min_position and not beyond:
+            position = self.primary.wait_for(min_position, deadline) or position
+        if position < min_position:  # the primary says how far it is: the header shows it
             position = self.primary.position(fresh=True)
         return ReadView(self, self.primary, position)
+
+    def _on_replica(self, call: Callable[[], int | None]) -> int | None:
+        """``call()`` against the replica; None when the replica fails (marked down when
+        its connection or server did)."""
+        try:
+            return call()
+        except Exception as e:
+            if not replica_failure(e):
+                raise
+            if replica_down(e):
+                self.failed(e)
+            return None
 
     # -- a replica that fails ----------------------------------------------------------------
 
