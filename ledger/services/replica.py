@@ -59,14 +59,16 @@ def replica_failure(error: BaseException) -> bool:
 
 
 def replica_down(error: BaseException) -> bool:
-    """A failure of the replica's connection or server (not of one query, such as a
-    statement cancelled by a replay conflict, or a table a migration has not brought
-    yet): reads leave the replica until a probe reaches it again."""
+    """A failure of the replica's connection or server (no SQLSTATE: refused, timed out,
+    closed; class 08; shutting down or starting: 57P01-57P03), not of one query (a
+    statement cancelled by a replay conflict, 40001 or 57014, or a table a migration
+    has not brought yet): reads leave the replica until a probe reaches it again."""
     import psycopg
 
-    return isinstance(error, psycopg.OperationalError) and not isinstance(
-        error, psycopg.errors.TransactionRollback | psycopg.errors.QueryCanceled
-    )
+    if not isinstance(error, psycopg.OperationalError):
+        return False
+    state = getattr(error, "sqlstate", None)
+    return state is None or state.startswith("08") or state in ("57P01", "57P02", "57P03")
 
 
 @dataclass

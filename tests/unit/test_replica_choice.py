@@ -1,0 +1,119 @@
+"""Where a read goes (``ReadSides.choose``), with stand-in databases: the replica when it
+is there, the primary past the wait, at once for a position beyond the log, and never
+a failed read when the replica fails (a query cancelled by replay leaves it in use; a
+lost connection sends reads to the primary until a probe reaches it again)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import psycopg
+import pytest
+
+from ledger.services import replica as module
+from ledger.services.replica import ReadSide, ReadSides
+
+
+class Side:
+    """A database's read side: its read position, its log's head, and a failure to raise."""
+
+    wait_for = ReadSide.wait_for
+
+    def __init__(self, name: str, position: int, head: int | None = None) -> None:
+        self.name = name
+        self.at = position
+        self.log_head = position if head is None else head
+        self.error: Exception | None = None
+        self.standing = self  # view.standing.<method> runs against the side itself
+
+    def position(self, fresh: bool = False) -> int:
+        if self.error is not None:
+            raise self.error
+        return self.at
+
+    def head(self) -> int:
+        return self.log_head
+
+    def answer(self) -> str:
+        if self.error is not None:
+            raise self.error
+        return self.name
+
+
+def sides(replica_at: int, primary_at: int = 10, wait: float = 0.05) -> tuple[Any, Side, Side]:
+    primary, replica = Side("primary", primary_at), Side("replica", replica_at)
+    return ReadSides(primary, replica, wait), primary, replica  # type: ignore[arg-type]
+
+
+def test_the_replica_answers_when_it_is_there() -> None:
+    reads, _, _ = sides(replica_at=8)
+    assert reads.choose(None).served_by == "replica"  # late, but no position asked
+    view = reads.choose(8)
+    assert (view.served_by, view.position) == ("replica", 8)
+
+
+def test_a_late_replica_hands_min_position_to_the_primary_after_the_wait() -> None:
+    reads, _, _ = sides(replica_at=8, wait=0.1)
+    started = time.monotonic()
+    view = reads.choose(10)
+    assert time.monotonic() - started >= 0.1
+    assert (view.served_by, view.position) == ("primary", 10)
+
+
+def test_a_replica_that_catches_up_within_the_wait_answers() -> None:
+    reads, _, replica = sides(replica_at=8, wait=2.0)
+    original = replica.position
+
+    def catching_up(fresh: bool = False) -> int:
+        replica.at = min(10, replica.at + 1)
+        return original(fresh)
+
+    replica.position = catching_up  # type: ignore[method-assign]
+    assert reads.choose(10).served_by == "replica"
+
+
+def test_a_position_beyond_the_log_is_not_waited_for() -> None:
+    reads, _, _ = sides(replica_at=8, wait=5.0)
+    started = time.monotonic()
+    view = reads.choose(11)
+    assert time.monotonic() - started < 1.0
+    assert (view.served_by, view.position) == ("primary", 10)
+
+
+def test_a_cancelled_query_falls_back_once_and_keeps_the_replica(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    reads, _, replica = sides(replica_at=10)
+    view = reads.choose(None)
+    replica.error = psycopg.errors.SerializationFailure("conflict with recovery")
+    assert view.standing.answer() == "primary" and view.served_by == "primary"
+    replica.error = None
+    assert reads.replica_up and reads.choose(None).served_by == "replica"
+
+
+def test_a_lost_replica_sends_reads_to_the_primary_until_a_probe_finds_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(module, "PROBE", 0.02)
+    reads, _, replica = sides(replica_at=10)
+    view = reads.choose(None)
+    replica.error = psycopg.OperationalError("connection refused")
+    assert view.standing.answer() == "primary"  # the read itself does not fail
+    assert not reads.replica_up and reads.error == "connection refused"
+    assert reads.choose(10).served_by == "primary"
+    replica.error = None
+    deadline = time.monotonic() + 5
+    while not reads.replica_up:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    assert reads.choose(10).served_by == "replica" and reads.error is None
+    reads.close()
+
+
+def test_a_domain_error_is_not_a_replica_failure() -> None:
+    reads, _, replica = sides(replica_at=10)
+    replica.error = LookupError("not found")
+    with pytest.raises(LookupError):
+        reads.choose(None)
+    assert reads.replica_up
