@@ -6,7 +6,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_KEY_FILE = "ledger-signing.key"
@@ -134,12 +134,16 @@ class Settings(BaseSettings):
             raise ValueError("must start with postgresql:// (a hot standby of the primary)")
         return v
 
+    @model_validator(mode="after")
+    def _replica_of_postgres(self) -> Settings:
+        if self.replica_url is not None and not self.is_postgres:
+            raise ValueError("LEDGER_REPLICA_URL needs a PostgreSQL LEDGER_DATABASE_URL")
+        return self
+
     def replica(self) -> Settings | None:
         """The settings of the replica's database (same schema), when one is set."""
         if self.replica_url is None:
             return None
-        if not self.is_postgres:
-            raise ValueError("LEDGER_REPLICA_URL needs a PostgreSQL LEDGER_DATABASE_URL")
         # built anew, not model_copy: the cached properties (conninfo) must not carry over
         return type(self)(**{**self.model_dump(), "database_url": self.replica_url,
                              "replica_url": None})

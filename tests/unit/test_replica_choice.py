@@ -117,3 +117,22 @@ def test_a_domain_error_is_not_a_replica_failure() -> None:
     with pytest.raises(LookupError):
         reads.choose(None)
     assert reads.replica_up
+
+
+def test_the_replica_settings() -> None:
+    from pydantic import ValidationError
+
+    from ledger.settings import Settings
+
+    primary = Settings(database_url="postgresql://ledger@primary/ledger", database_schema="s1",
+                       replica_url="postgresql://ro@standby:5433/ledger")
+    assert primary.postgres_conninfo == "postgresql://ledger@primary/ledger"  # cached first
+    replica = primary.replica()
+    assert replica is not None and replica.replica_url is None
+    assert replica.postgres_conninfo == "postgresql://ro@standby:5433/ledger"
+    assert replica.database_schema == "s1" and primary.replica_wait == 2.0
+    assert Settings(database_url="postgresql://ledger@primary/ledger").replica() is None
+    with pytest.raises(ValidationError, match="needs a PostgreSQL"):
+        Settings(database_url="sqlite:///x.db", replica_url="postgresql://ro@standby/ledger")
+    with pytest.raises(ValidationError, match="postgresql://"):
+        Settings(database_url="postgresql://a@b/c", replica_url="mysql://ro@standby/ledger")
