@@ -109,11 +109,15 @@ MinPosition = Annotated[
 ]
 
 
-def read_view(request: Request, min_position: MinPosition = None) -> ReadView:
+async def read_view(request: Request, min_position: MinPosition = None) -> ReadView:
     """The one place a read's database is chosen (the replica when set and there, else
-    the primary); the app adds ``Ledger-Position`` to the response from it. A plain
-    function: FastAPI runs it in the thread pool, where it may wait for the replica."""
-    view = state_of(request).services.read.choose(min_position)
+    the primary); the app adds ``Ledger-Position`` to the response from it. On the event
+    loop when a fresh position is known; in the thread pool when it must be read or
+    waited for."""
+    sides = state_of(request).services.read
+    view = sides.choose_cached(min_position)
+    if view is None:
+        view = await run_in_threadpool(sides.choose, min_position)
     request.state.read_view = view
     return view
 

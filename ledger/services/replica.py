@@ -99,6 +99,10 @@ class ReadSide:
                 self._position, self._asked_at = max(position, self._position), now
         return position
 
+    def cached(self) -> int | None:
+        """The read position if read within ``FRESH`` seconds (no I/O), else None."""
+        return self._position if time.monotonic() - self._asked_at < FRESH else None
+
     def head(self) -> int:
         """The last position of this database's log."""
         with self.db.reading() as tx:
@@ -189,6 +193,15 @@ class ReadSides:
     @property
     def replica_up(self) -> bool:
         return self.replica is not None and not self._down
+
+    def choose_cached(self, min_position: int | None = None) -> ReadView | None:
+        """``choose`` without I/O when the side it would pick has a fresh position that
+        is enough (most reads, on the event loop); None when that needs the database."""
+        side = self.replica if self.replica is not None and not self._down else self.primary
+        at = side.cached()
+        if at is None or (min_position is not None and at < min_position):
+            return None
+        return ReadView(self, side, at)
 
     def choose(self, min_position: int | None = None) -> ReadView:
         """The replica when up and at ``min_position`` within the wait, else the primary

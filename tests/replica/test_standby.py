@@ -53,14 +53,21 @@ class Spy:
 
     def __init__(self, sides: ReadSides) -> None:
         self.views: list[ReadView] = []
-        choose = sides.choose
+        choose, cached = sides.choose, sides.choose_cached
 
         def spying(min_position: int | None = None) -> ReadView:
             view = choose(min_position)
             self.views.append(view)
             return view
 
+        def spying_cached(min_position: int | None = None) -> ReadView | None:
+            view = cached(min_position)
+            if view is not None:
+                self.views.append(view)
+            return view
+
         sides.choose = spying  # type: ignore[method-assign]
+        sides.choose_cached = spying_cached  # type: ignore[method-assign]
 
     @property
     def last(self) -> str:

@@ -136,3 +136,17 @@ def test_the_replica_settings() -> None:
         Settings(database_url="sqlite:///x.db", replica_url="postgresql://ro@standby/ledger")
     with pytest.raises(ValidationError, match="postgresql://"):
         Settings(database_url="postgresql://a@b/c", replica_url="mysql://ro@standby/ledger")
+
+
+def test_a_fresh_position_is_chosen_without_io() -> None:
+    class Cached(Side):
+        def cached(self) -> int | None:
+            return self.at
+
+    primary, replica = Cached("primary", 10), Cached("replica", 8)
+    reads = ReadSides(primary, replica, 0.05)  # type: ignore[arg-type]
+    assert reads.choose_cached(None).served_by == "replica"  # type: ignore[union-attr]
+    assert reads.choose_cached(8).position == 8  # type: ignore[union-attr]
+    assert reads.choose_cached(9) is None  # needs a wait: the thread pool
+    replica.cached = lambda: None  # type: ignore[method-assign]
+    assert reads.choose_cached(None) is None
