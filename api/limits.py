@@ -237,10 +237,19 @@ class PublicCache:
             await self.app(scope, receive, send)
             return
         services = state.services
+        # the freshness of the database that renders the page (a replica's may trail the
+        # primary's): the page reads through the same view (api.pages.page_reads)
+        sides = services.read
+        view = sides.choose_cached(None) or await run_in_threadpool(sides.choose, None)
+        scope.setdefault("state", {})["read_view"] = view
+
+        def fresh_on_view() -> str:
+            return view.run(lambda side: freshness(side.standing.log))
+
         if services.db.postgres:
-            fresh = await run_in_threadpool(freshness, services.log)
+            fresh = await run_in_threadpool(fresh_on_view)
         else:
-            fresh = freshness(services.log)
+            fresh = fresh_on_view()
         etag = self.etag(scope, fresh, today_cst(services.ledger.clock()).isoformat())
         asked = header(scope, b"if-none-match")
         if asked and etag_matches(asked, etag):

@@ -181,8 +181,10 @@ def page_services(request: Request) -> PageServices:
 def page_reads(request: Request, ps: PageServices) -> ReadView:
     """Where a page reads (the replica when set, else the primary); the response carries
     ``Ledger-Position`` like the API's reads."""
-    view = ps.services.read.choose(None)
-    request.state.read_view = view
+    view: ReadView | None = getattr(request.state, "read_view", None)  # the page cache's
+    if view is None:
+        view = ps.services.read.choose(None)
+        request.state.read_view = view
     return view
 
 

@@ -91,6 +91,7 @@ def api(pair: tuple[PgCluster, PgCluster]) -> Iterator[Api]:
             handle.key("partner", "credit:read")
             handle.key("auditor", "credit:read", "audit:read")
             handle.spy = Spy(services.read)  # type: ignore[attr-defined]
+            wait_replica(handle, handle.head())  # the standby has replayed the migrations
             yield handle
     finally:
         services.close()
@@ -180,6 +181,13 @@ def test_a_paused_standby_answers_stale_and_min_position_goes_to_the_primary(
         assert fresh.status_code == 200 and api.spy.last == "primary"  # type: ignore[attr-defined]
         assert fresh.json()["version"] == 2 and position_of(fresh) >= committed["position"]
         assert WAIT <= waited < WAIT + 5
+        # the public page comes from the standby too, tagged with the standby's freshness
+        page = api.client.get(f"/enterprises/{uscc}")
+        assert page.status_code == 200 and api.spy.last == "replica"  # type: ignore[attr-defined]
+        assert position_of(page) < committed["position"]
+        etag = page.headers["etag"]
+        assert api.client.get(f"/enterprises/{uscc}",
+                              headers={"If-None-Match": etag}).status_code == 304
         health = api.client.get("/healthz").json()
         assert health["status"] == "ok" and health["replica"]["state"] == "paused"
         assert health["replica"]["lag"] >= 1
@@ -189,6 +197,9 @@ def test_a_paused_standby_answers_stale_and_min_position_goes_to_the_primary(
     wait_replica(api, committed["position"])
     again = api.standing(uscc)
     assert api.spy.last == "replica" and again.json()["version"] == 2  # type: ignore[attr-defined]
+    # the standby moved on: the page tagged while it was behind is not "not modified"
+    page = api.client.get(f"/enterprises/{uscc}", headers={"If-None-Match": etag})
+    assert page.status_code == 200 and page.headers["etag"] != etag
 
 
 def test_a_stopped_standby_never_fails_a_read(
