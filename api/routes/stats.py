@@ -8,8 +8,9 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
-from api.deps import AsOf, ReadKey, StateDep, query_day
+from api.deps import AsOf, ReadFrom, ReadKey, StateDep, query_day
 from api.docs import READ, problems
+from api.fields import DistrictQuery
 from api.schemas import PlaceType
 from ledger.projections import stats
 from ledger.values import YEAR_PATTERN
@@ -18,10 +19,7 @@ router = APIRouter(prefix="/v1/stats", tags=["stats"])
 
 MONTH_PATTERN = f"^{YEAR_PATTERN}-(0[1-9]|1[0-2])$"
 PlaceFilter = Annotated[PlaceType | None, Query(description="only this kind of place")]
-DistrictFilter = Annotated[
-    str | None,
-    Query(pattern=r"^[0-9]{6}$", description="only this division code", examples=["230109"]),
-]
+DistrictFilter = DistrictQuery
 
 
 def month_query(description: str, alias: str | None = None) -> object:
@@ -88,6 +86,7 @@ class Monthly(BaseModel):
 def get_stats(
     key: ReadKey,
     state: StateDep,
+    view: ReadFrom,
     as_of: AsOf = None,
     district: DistrictFilter = None,
     place_type: PlaceFilter = None,
@@ -96,7 +95,7 @@ def get_stats(
     verification due and with a rectification overdue, at the end of `as_of`. The list
     counts equal the number of items the list endpoints serve for the same filters."""
     day = query_day(as_of, "as_of", state.today())
-    return JSONResponse(state.services.reads.stats(day, district, place_type))
+    return JSONResponse(view.reads.stats(day, district, place_type))
 
 
 @router.get(
@@ -108,6 +107,7 @@ def get_stats(
 def get_monthly(
     key: ReadKey,
     state: StateDep,
+    view: ReadFrom,
     first: Annotated[
         str | None, month_query("first month, YYYY-MM (default: 11 months before to)", "from")
     ] = None,
@@ -118,7 +118,7 @@ def get_monthly(
     """Each month from `from` to `to` (at most 240): the list and class counts as of the
     month's last day and the events that occurred in it (China Standard Time)."""
     last, start = default_range(state.today(), first, to)
-    return JSONResponse({"months": state.services.reads.monthly(start, last, district, place_type)})
+    return JSONResponse({"months": view.reads.monthly(start, last, district, place_type)})
 
 
 def default_range(today: str, first: str | None, last: str | None) -> tuple[str, str]:

@@ -20,6 +20,8 @@ def test_reads_carry_the_position_their_answer_reflects(api: Api) -> None:
         api.standing(uscc),
         api.client.get("/v1/feed", headers=api.reader),
         api.client.get("/v1/lists/reward", headers=api.reader),
+        api.client.get("/v1/stats", headers=api.reader),
+        api.client.get("/v1/stats/monthly", headers=api.reader),
         api.client.get(f"/enterprises/{uscc}"),
         api.standing("91230109MA1BX6Q8Y0"),  # a 404 too
     ):
@@ -47,6 +49,7 @@ def test_the_openapi_document_declares_min_position_and_ledger_position(api: Api
         ("/v1/lists/punishment", "get"), ("/v1/lists/reward", "get"), ("/v1/feed", "get"),
         ("/v1/enterprises/{uscc}/events", "get"), ("/v1/audit/checkpoint", "get"),
         ("/v1/audit/proofs/inclusion", "get"), ("/v1/audit/proofs/consistency", "get"),
+        ("/v1/stats", "get"), ("/v1/stats/monthly", "get"),
     ]
     for path, method in reads:
         operation = spec["paths"][path][method]
