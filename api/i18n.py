@@ -65,6 +65,16 @@ GRADE_LABELS: dict[str, tuple[str, Label, Label]] = {
     "C": ("☹️", ("卫生状况较差", "Poor hygiene"), ("60–69 分", "score 60–69")),
 }
 
+# what the statistics count each month (ledger/projections/stats.py EVENTS): the dashboard
+EVENT_LABELS: dict[str, Label] = {
+    "licences": ("领照", "Licences"),
+    "commitments": ("承诺", "Commitments"),
+    "inspections": ("核查", "Inspections"),
+    "rectifications": ("整改验收", "Rectifications"),
+    "bans": ("取缔", "Bans"),
+    "repairs": ("信用修复", "Repairs"),
+}
+
 LABELS: dict[str, Label] = {
     "site.title": ("公共场所卫生信用信息公示", "Public Place Credit Publicity"),
     "site.area": ("哈尔滨片区", "Harbin Area"),
@@ -98,6 +108,29 @@ LABELS: dict[str, Label] = {
     "class": ("信用等级", "Class"),
     "first_page": ("首页", "First page"),
     "next_page": ("下一页", "Next page"),
+    "month": ("月份", "Month"),
+    # the regulators' dashboard (api/dashboard.py, dashboard.html, its CSV)
+    "dashboard.title": ("统计概览", "Dashboard"),
+    "dashboard.lead": (
+        "全市“四小”场所信用状况：名单与信用等级随时间的变化、每月监管事项，"
+        "以及按区域和场所类型的当前分布。",
+        "The city's \"four small\" places at a glance: the lists and credit classes over "
+        "time, the regulators' work each month, and today's split by district and place type.",
+    ),
+    "dashboard.filters": ("筛选条件", "Filters"),
+    "dashboard.as_of": ("截至", "As of"),
+    "dashboard.months": ("月份范围", "Months"),
+    "dashboard.enterprises": ("在册企业", "Enterprises"),
+    "dashboard.verification_due": ("待首次核查（已到期）", "Verifications due"),
+    "dashboard.rectification_overdue": ("逾期未整改", "Rectifications overdue"),
+    "dashboard.lists": ("红黑名单（每月末）", "The lists at each month's end"),
+    "dashboard.classes": ("信用等级构成（每月末）", "Credit classes at each month's end"),
+    "dashboard.events": ("每月监管事项", "Events each month"),
+    "dashboard.districts": ("按区域（今日）", "By district (today)"),
+    "dashboard.place_types": ("按场所类型（今日）", "By place type (today)"),
+    "dashboard.csv": ("下载数据（CSV）", "Download the numbers (CSV)"),
+    "dashboard.district_code": ("区划代码", "District code"),
+    "dashboard.place_type_code": ("场所类型代码", "Place type code"),
 }
 
 
