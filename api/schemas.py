@@ -13,12 +13,14 @@ store that it cannot keep.
 from datetime import date
 from typing import Annotated, Any, Literal
 
+from fastapi import Query
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
 from api.fields import EXAMPLE_USCC, Day, District, Moment, Uscc, UsccIn
 
 PlaceType = Literal["hotel", "bathhouse", "beauty_salon", "barbershop"]
+PlaceQuery = Annotated[PlaceType | None, Query(description="only this kind of place")]
 Outcome = Literal["compliant", "rectify", "ban"]
 Channel = Literal["qr", "counter"]
 Status = Literal["licensed", "committed", "compliant", "rectifying", "overdue", "banned"]

@@ -8,14 +8,15 @@ from fastapi.responses import JSONResponse, Response
 from api.deps import AsOf, Limit, ReadFrom, ReadKey, StateDep, query_day
 from api.docs import READ, problems
 from api.fields import DistrictQuery
-from api.schemas import PlaceType, PunishmentPage, RewardPage
+from api.schemas import PlaceQuery, PunishmentPage, RewardPage
+from ledger import values
 from ledger.projections import queries
 
 router = APIRouter(prefix="/v1/lists", tags=["lists"])
 
-PlaceFilter = Annotated[PlaceType | None, Query(description="only this kind of place")]
+PlaceFilter = PlaceQuery
 DistrictFilter = DistrictQuery
-CURSOR_PATTERN = r"^[0-9A-HJ-NPQRTUWXY]{18}$"
+CURSOR_PATTERN = f"^[{values.ALPHABET}]{{{values.USCC_LENGTH}}}$"  # the USCC alphabet
 Cursor = Annotated[
     str | None,
     Query(pattern=CURSOR_PATTERN,

@@ -11,14 +11,14 @@ from pydantic import BaseModel, Field
 from api.deps import AsOf, ReadFrom, ReadKey, StateDep, query_day
 from api.docs import READ, problems
 from api.fields import DistrictQuery
-from api.schemas import PlaceType
+from api.schemas import PlaceQuery
 from ledger.projections import stats
 from ledger.values import YEAR_PATTERN
 
 router = APIRouter(prefix="/v1/stats", tags=["stats"])
 
 MONTH_PATTERN = f"^{YEAR_PATTERN}-(0[1-9]|1[0-2])$"
-PlaceFilter = Annotated[PlaceType | None, Query(description="only this kind of place")]
+PlaceFilter = PlaceQuery
 DistrictFilter = DistrictQuery
 
 
