@@ -257,8 +257,9 @@ async def read_body(request: Request) -> bytes:
     return b"".join(chunks)
 
 
-def json_body(model: type[M], scope: str) -> Any:
-    """``Annotated[Model, json_body(Model, scope)]``: the body, parsed after the key."""
+def json_body(model: type[M], scope: str, optional: bool = False) -> Any:
+    """``Annotated[Model, json_body(Model, scope)]``: the body, parsed after the key;
+    with ``optional``, an empty body is the model's defaults (``{}``)."""
 
     async def parse_body(
         request: Request, _key: Annotated[ApiKey, Security(require(scope))]
@@ -269,6 +270,8 @@ def json_body(model: type[M], scope: str) -> Any:
                 415, "unsupported-media-type", f"send application/json, not {content_type}"
             )
         raw = await read_body(request)
+        if optional and not raw.strip():
+            raw = b"{}"
         check_json_body(raw)  # a key given twice: 422 ``repeated``, not the last one
         try:
             return model.model_validate_json(raw)

@@ -5,25 +5,19 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Security
-from fastapi.exceptions import RequestValidationError
-from pydantic import ValidationError
+from fastapi import APIRouter, Query
 
 from api.deps import (
-    ApiKey,
     AuditKey,
     Limit,
     ServicesDep,
     UsccPath,
     WriteKey,
-    is_json,
+    json_body,
     path_uscc,
     query_uscc,
-    read_body,
-    require,
 )
 from api.docs import READ, WRITE, body_doc, problems
-from api.errors import ApiProblem
 from api.fields import USCC_SCHEMA
 from api.schemas import ErasureOut, ErasurePage, ErasureRequest
 from ledger.services import privacy
@@ -31,24 +25,6 @@ from ledger.services import privacy
 router = APIRouter(prefix="/v1", tags=["privacy"])
 OPTIONAL_BODY = body_doc(ErasureRequest, "optional: without it, every personal field")
 OPTIONAL_BODY["requestBody"]["required"] = False
-
-async def erasure_body(
-    request: Request, _key: Annotated[ApiKey, Security(require("ledger:write"))]
-) -> ErasureRequest:
-    """The optional body, parsed after the key (an empty body erases every field)."""
-    content_type = request.headers.get("content-type")
-    if content_type and not is_json(content_type):
-        raise ApiProblem(
-            415, "unsupported-media-type", f"send application/json, not {content_type}"
-        )
-    raw = await read_body(request)
-    try:
-        return ErasureRequest.model_validate_json(raw if raw.strip() else b"{}")
-    except ValidationError as e:
-        raise RequestValidationError(
-            [{**err, "loc": ("body", *err["loc"])} for err in e.errors()]
-        ) from None
-
 
 @router.post(
     "/enterprises/{uscc}/erasure",
@@ -59,7 +35,7 @@ async def erasure_body(
 )
 def erase(
     key: WriteKey,
-    body: Annotated[ErasureRequest, Depends(erasure_body)],
+    body: Annotated[ErasureRequest, json_body(ErasureRequest, "ledger:write", optional=True)],
     services: ServicesDep,
     uscc: UsccPath,
 ) -> dict[str, Any]:

@@ -157,3 +157,16 @@ def test_an_erasure_needs_ledger_write_and_checks_its_input(api: Api) -> None:
     assert erase(api, random_uscc()).status_code == 404
     with api.services.db.transaction() as tx:
         assert tx.value("SELECT COUNT(*) FROM personal_data WHERE uscc = ?", (uscc,)) == 4
+
+
+def test_an_erasure_body_with_a_repeated_key_is_refused_and_erases_nothing(api: Api) -> None:
+    uscc, _ = people(api)
+    response = api.client.post(
+        f"/v1/enterprises/{uscc}/erasure",
+        content=b'{"fields": ["signatory"], "fields": ["inspector"]}',
+        headers={**api.writer, "Content-Type": "application/json"},
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["reason"] == "repeated"
+    with api.services.db.transaction() as tx:
+        assert tx.value("SELECT COUNT(*) FROM personal_data WHERE uscc = ?", (uscc,)) == 4
