@@ -35,23 +35,24 @@ class Tx:
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
         if self._postgres:
             sql = to_pyformat(sql)
-            if self._pipelined:  # no server-side prepared statements inside a pipeline
-                self._cursor.execute(sql, params, prepare=False)
-                return self._cursor
+            if self._pipelined:
+                # A new cursor for each statement: in pipeline mode a cursor takes the
+                # results of every statement it queued as they arrive, so an earlier
+                # INSERT's result, flushed by the server while this statement is sent,
+                # would land on it after this statement reset it, and a fetch would
+                # read "INSERT 0 1" instead of rows (reproduced by
+                # tests/store/test_pipeline_cursors.py). No server-side prepared
+                # statements inside a pipeline either.
+                cursor = self._cursor.connection.cursor(row_factory=self._cursor.row_factory)
+                cursor.execute(sql, params, prepare=False)
+                return cursor
         self._cursor.execute(sql, params)
         return self._cursor
 
     def many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         if not rows:
             return
-        if self._pipelined:
-            # In long test runs a query in a pipelined write twice fetched an "INSERT 0 1"
-            # result instead of its rows, after an ``executemany`` (suspected, not proven).
-            # Single executes cost no extra round trip in a pipeline, so use them instead.
-            sql = to_pyformat(sql)
-            for row in rows:
-                self._cursor.execute(sql, row, prepare=False)
-            return
+        # executemany rides an open pipeline and reads no rows back
         self._cursor.executemany(to_pyformat(sql) if self._postgres else sql, rows)
 
     def one(self, sql: str, params: Sequence[Any] = ()) -> Any:

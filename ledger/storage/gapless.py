@@ -101,7 +101,10 @@ class GaplessPostgresApplicationRecorder(PostgresApplicationRecorder):
         self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> None:
         self._lock_table(curs)
-        curs.execute(
+        # its own cursor: in pipeline mode the LOCK's result could otherwise land on the
+        # cursor after this SELECT was sent, and the fetch would read it instead
+        check = curs.connection.cursor()
+        check.execute(
             self.sql_version_taken,
             prepare=False,
             params=(
@@ -109,12 +112,11 @@ class GaplessPostgresApplicationRecorder(PostgresApplicationRecorder):
                 [e.originator_version for e in stored_events],
             ),
         )
-        if curs.fetchone() is not None:
+        if check.fetchone() is not None:
             raise IntegrityError("an aggregate version is already taken")
         self._notify_channel(curs)
-        # Not prepared (a precaution, cause unconfirmed): in long test runs this insert,
-        # once auto-prepared, twice answered "INSERT 0 1" with no rows to fetch in
-        # pipeline mode; psycopg #604 reports prepared statements misbehaving there.
+        # its rows are read after ``pipeline.sync()``, which delivers every queued result
+        # in order, so this statement's are the cursor's last
         curs.execute(
             self.insert_events_statement,
             ([
