@@ -24,7 +24,7 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 import segno
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
@@ -41,6 +41,7 @@ from api.i18n import (
     SEVERITY_LABELS,
     STATUS_LABELS,
 )
+from api.strict import OnceEach
 from ledger import values
 from ledger.aggregates.enterprise import PLACE_TYPES
 from ledger.bootstrap import Services
@@ -440,7 +441,7 @@ def signin(request: Request, next: str | None = None) -> Response:
     return signin_form(request, page_services(request), auth.safe_next(next))
 
 
-@router.post("/signin")
+@router.post("/signin", dependencies=[Depends(OnceEach())])
 def signin_post(
     request: Request,
     csrf_token: FormText = None,
@@ -465,7 +466,7 @@ def signin_post(
     return response
 
 
-@router.post("/signout", name="signout")
+@router.post("/signout", name="signout", dependencies=[Depends(OnceEach())])
 def signout(request: Request, csrf_token: FormText = None) -> Response:
     ps = page_services(request)
     sid = auth.session_id(ps.secret, request.cookies.get(auth.SESSION_COOKIE))
@@ -659,7 +660,7 @@ def commit_page(request: Request, token: str) -> Response:
     return commit_form(request, ps, token, claimed_letter(ps, token))
 
 
-@router.post("/commit/{token}")
+@router.post("/commit/{token}", dependencies=[Depends(OnceEach("ack"))])
 def commit_post(
     request: Request,
     token: str,

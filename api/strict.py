@@ -1,5 +1,6 @@
-"""Strict inputs: a query parameter given twice, or a JSON object with a key given
-twice, is refused (422, reason ``repeated``) instead of silently taking one of them.
+"""Strict inputs: a query parameter given twice, a JSON object with a key given twice,
+or a page form's field given twice (other than a list of checkboxes), is refused (422,
+reason ``repeated``) instead of silently taking one of them.
 
 The API routes check the query after the key (401/403 first, see `api.deps.require`);
 every other path (pages, docs, operations) is checked here by `StrictQuery` before the
@@ -9,9 +10,11 @@ app runs. Nothing is ever stored on these refusals.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 from urllib.parse import parse_qsl
 
+from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -20,18 +23,23 @@ from api.responses import refusal
 API_PREFIX = "/v1/"
 
 
+def repeated_names(names: Iterable[str]) -> list[str]:
+    """The names given more than once, in order of first repeat."""
+    seen: set[str] = set()
+    repeated: list[str] = []
+    for name in names:
+        if name in seen and name not in repeated:
+            repeated.append(name)
+        seen.add(name)
+    return repeated
+
+
 def repeated_query(query_string: bytes | str) -> list[str]:
     """The names given more than once in a query string, in order of first repeat."""
     raw = query_string.decode("latin-1") if isinstance(query_string, bytes) else query_string
     if not raw:
         return []
-    seen: set[str] = set()
-    repeated: list[str] = []
-    for name, _ in parse_qsl(raw, keep_blank_values=True):
-        if name in seen and name not in repeated:
-            repeated.append(name)
-        seen.add(name)
-    return repeated
+    return repeated_names(name for name, _ in parse_qsl(raw, keep_blank_values=True))
 
 
 def repeated_query_error(names: list[str]) -> RequestValidationError:
@@ -76,6 +84,24 @@ def check_json_body(raw: bytes) -> None:
             "type": "repeated", "loc": ("body", key),
             "msg": f"the key {key!r} is given more than once in one object",
         }])
+
+
+class OnceEach:
+    """A page form's dependency: 422 (reason ``repeated``, naming the field) when a field
+    is sent more than once, except ``lists`` (checkboxes sharing one name)."""
+
+    def __init__(self, *lists: str) -> None:
+        self.lists = frozenset(lists)
+
+    async def __call__(self, request: Request) -> None:
+        form = await request.form()  # parsed once: the route's Form() fields reuse it
+        names = repeated_names(k for k, _ in form.multi_items() if k not in self.lists)
+        if names:
+            raise RequestValidationError([
+                {"type": "repeated", "loc": ("body", name),
+                 "msg": "given more than once; send each form field once"}
+                for name in names
+            ])
 
 
 class StrictQuery:

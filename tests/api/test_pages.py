@@ -618,6 +618,29 @@ def test_two_prints_of_one_letter_commit_once(client, services, writer):
     assert event_count(services, uscc) == 2
 
 
+def test_a_form_field_sent_twice_is_422_and_commits_nothing(client, services, writer):
+    uscc = licensed(services)
+    link = letter_link(client, uscc, writer)
+    fields = form_fields(client.get(path_of(link)).text)
+    r = client.post(path_of(link), data={**fields, "signatory": ["Zhang Wei", "Li Na"]})
+    assert r.status_code == 422 and "signatory" in r.text and "more than once" in r.text
+    assert event_count(services, uscc) == 1
+    # the ticked conditions share one name by design; the form still commits
+    assert len(fields["ack"]) > 1
+    assert client.post(path_of(link), data=fields).status_code == 200
+    assert event_count(services, uscc) == 2
+
+
+def test_sign_in_with_a_field_sent_twice_is_422_and_opens_no_session(client, services, writer):
+    form = client.get("/signin").text
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
+    r = client.post("/signin", data={"csrf_token": csrf, "api_key": ["lk_wrong", writer]},
+                    follow_redirects=False)
+    assert r.status_code == 422 and "ledger_session" not in client.cookies
+    with services.db.transaction() as tx:
+        assert tx.value("SELECT COUNT(*) FROM web_sessions") == 0
+
+
 def tamper(link: str, part: int, value: str) -> str:
     token = path_of(link).rsplit("/", 1)[1]
     pieces = token.split(".")
