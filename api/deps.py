@@ -111,13 +111,10 @@ MinPosition = Annotated[
 
 async def read_view(request: Request, min_position: MinPosition = None) -> ReadView:
     """The one place a read's database is chosen (the replica when set and there, else
-    the primary); the app adds ``Ledger-Position`` to the response from it. On the event
-    loop when a fresh position is known; in the thread pool when it must be read or
-    waited for."""
-    sides = state_of(request).services.read
-    view = sides.choose_cached(min_position)
-    if view is None:
-        view = await run_in_threadpool(sides.choose, min_position)
+    the primary); the app adds ``Ledger-Position`` to the response from it. Chosen here
+    when a fresh position is known; else at the view's first use, in the route's thread
+    (where a position is read or waited for in the same hop as the query)."""
+    view = state_of(request).services.read.deferred(min_position)
     request.state.read_view = view
     return view
 
@@ -128,7 +125,7 @@ ReadFrom = Annotated[ReadView, Depends(read_view)]
 def ledger_position(scope_state: dict[str, Any] | None) -> bytes | None:
     """The ``Ledger-Position`` header value of a read's response, if it was a read."""
     view = (scope_state or {}).get("read_view")
-    return None if view is None else str(view.position).encode()
+    return None if view is None else str(view.known_position()).encode()
 
 
 # -- authentication ------------------------------------------------------------------------
@@ -161,10 +158,15 @@ def require(scope: str) -> Callable[..., Awaitable[ApiKey]]:
         state = state_of(request)
         if credentials is None:
             raise unauthorized("missing API key: send Authorization: Bearer <key>")
-        if state.services.db.postgres:  # a round trip to the server: off the event loop
-            key = await run_in_threadpool(state.keys.authenticate, credentials.credentials)
-        else:  # an indexed lookup in a local file, in microseconds: cheaper than a thread
-            key = state.keys.authenticate(credentials.credentials)
+        token = credentials.credentials
+        # a remembered key, or an indexed lookup in a local SQLite file, costs microseconds
+        # (cheaper than a thread); a round trip to PostgreSQL goes off the event loop
+        key = state.keys.remembered(token)
+        if key is None:
+            if state.services.db.postgres:
+                key = await run_in_threadpool(state.keys.authenticate, token)
+            else:
+                key = state.keys.authenticate(token)
         if key is None:
             raise unauthorized("unknown API key", "invalid_token")
         if key.revoked:

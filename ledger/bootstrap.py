@@ -144,6 +144,6 @@ class DerivedInInsert:
                 self.included_upto = max(self.included_upto, events[-1].position)
 
     def after_write(self, written: Written) -> None:
-        if written.position <= self.included_upto:
-            return  # included when it was stored
-        self.services.projections.catch_up(upto=written.position, known=written.events)
+        if written.position > self.included_upto:  # else included when it was stored
+            self.services.projections.catch_up(upto=written.position, known=written.events)
+        self.services.read.primary.reached(written.position)

@@ -21,6 +21,7 @@ import calendar
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
+from functools import lru_cache
 from typing import TypeVar
 
 from stdnum.cn import uscc as _stdnum_uscc
@@ -39,13 +40,20 @@ USCC_PATTERN = f"^[0-9]{{8}}[0-9{_LETTERS}{_LETTERS.lower()}]{{10}}$"
 _USCC_FORM = re.compile(USCC_PATTERN[1:-1], re.ASCII)
 
 
+@lru_cache(maxsize=8192)
+def _validated_uscc(value: str) -> str:
+    """stdnum's validation, remembered for valid codes (a partner asks about the same
+    enterprises again and again); an invalid one raises, and is not remembered."""
+    return str(_stdnum_uscc.validate(value))
+
+
 def uscc(value: object, field: str = "uscc") -> str:
     """The compact upper-case code, or `InvalidInput` with stdnum's reason: `length`,
     `format` or `checksum` (separators and surrounding spaces are tolerated)."""
     if not isinstance(value, str):
         raise InvalidInput(field, "format", f"{field}: must be a string")
     try:
-        return str(_stdnum_uscc.validate(value))
+        return _validated_uscc(value)
     except InvalidLength:
         raise InvalidInput(field, "length", f"{field}: must be 18 characters") from None
     except InvalidChecksum:

@@ -157,6 +157,13 @@ class ApiKeys:
             raise InvalidInput("name", "unknown", f"name: no key named {name!r}")
         return _key(row)
 
+    def remembered(self, token: str, digest: str | None = None) -> ApiKey | None:
+        """The live key of ``token`` if this process remembers it (no I/O), else None."""
+        cached = _LIVE_KEYS.get((id(self.db), digest or hash_key(token)))
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
+        return None
+
     def authenticate(self, token: str, tx: Tx | None = None) -> ApiKey | None:
         """The key a token belongs to (revoked or not), or None for an unknown token.
 
@@ -164,9 +171,9 @@ class ApiKeys:
         busy partner costs no key lookup per request; a revocation here clears that
         memory at once, one made by another process applies within those seconds."""
         digest = hash_key(token)
-        cached = _LIVE_KEYS.get((id(self.db), digest))
-        if cached is not None and cached[0] > time.monotonic():
-            return cached[1]
+        cached = self.remembered(token, digest)
+        if cached is not None:
+            return cached
         sql = f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE key_hash = ?"
         if tx is not None:
             row = tx.one(sql, (digest,))

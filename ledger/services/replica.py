@@ -44,7 +44,11 @@ REPLAY_SQL = (
     "ELSE EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()) END, "
     "CASE WHEN pg_is_in_recovery() THEN pg_is_wal_replay_paused() ELSE false END"
 )
-FRESH = 0.01  # seconds a read position is reused without asking the database again
+# Seconds a read position is reused without asking the database again. Any position
+# read earlier is a true lower bound (read models only move forward), and this process's
+# own writes raise it at once (``ReadSide.reached``), so a client reading through the
+# process it wrote through sees its write's position without sending ``min_position``.
+FRESH = 0.1
 POLL = 0.003  # seconds between polls of the replica's position while a read waits
 PROBE = 1.0  # seconds between probes of a replica that failed
 
@@ -99,6 +103,12 @@ class ReadSide:
                 self._position, self._asked_at = max(position, self._position), now
         return position
 
+    def reached(self, position: int) -> None:
+        """This database's read models and tree include ``position`` (a write of this
+        process returned): the remembered position rises to it, without I/O."""
+        with self._lock:
+            self._position = max(self._position, position)
+
     def cached(self) -> int | None:
         """The read position if read within ``FRESH`` seconds (no I/O), else None."""
         return self._position if time.monotonic() - self._asked_at < FRESH else None
@@ -122,12 +132,43 @@ class ReadSide:
 class ReadView:
     """Where one request reads: ``side`` (and its ``position``), with the primary to
     answer instead should the replica fail during the read. ``standing``, ``reads`` and
-    ``audit`` are the chosen side's services, each call guarded that way."""
+    ``audit`` are the chosen side's services, each call guarded that way.
 
-    def __init__(self, sides: ReadSides, side: ReadSide, position: int) -> None:
+    ``ReadSides.deferred`` makes a view that chooses at its first use (``choose``, which
+    may read a position or wait): a route that runs in the thread pool then chooses
+    there, in the same thread hop as its query, rather than in one of its own."""
+
+    def __init__(
+        self, sides: ReadSides, side: ReadSide | None, position: int = 0,
+        min_position: int | None = None,
+    ) -> None:
         self.sides = sides
-        self.side = side
-        self.position = position
+        self._side = side
+        self._position = position
+        self._min_position = min_position
+
+    def _chosen(self) -> ReadSide:
+        if self._side is None:
+            view = self.sides.choose(self._min_position)
+            self._side, self._position = view.side, view.position
+        return self._side
+
+    @property
+    def side(self) -> ReadSide:
+        return self._chosen()
+
+    @property
+    def position(self) -> int:
+        self._chosen()
+        return self._position
+
+    def known_position(self) -> int:
+        """``position`` once chosen; before (a deferred view the request never used,
+        such as a 422's), the last position the side it would pick was known at: a true
+        lower bound still, got without I/O."""
+        if self._side is not None:
+            return self._position
+        return self.sides.current()._position
 
     @property
     def served_by(self) -> str:
@@ -135,18 +176,19 @@ class ReadView:
 
     def run(self, call: Callable[[ReadSide], T]) -> T:
         """``call(side)``; on a replica failure, marked and run again on the primary."""
-        if self.side is self.sides.primary:
-            return call(self.side)
+        side = self._chosen()
+        if side is self.sides.primary:
+            return call(side)
         try:
-            return call(self.side)
+            return call(side)
         except Exception as e:
             if not replica_failure(e):
                 raise
             if replica_down(e):
                 self.sides.failed(e)
-            self.side = self.sides.primary
-            self.position = self.side.position()
-            return call(self.side)
+            self._side = self.sides.primary
+            self._position = self._side.position()
+            return call(self._side)
 
     @property
     def standing(self) -> Standings:
@@ -194,14 +236,23 @@ class ReadSides:
     def replica_up(self) -> bool:
         return self.replica is not None and not self._down
 
+    def current(self) -> ReadSide:
+        """The side a read goes to first: the replica when there is one and it is up."""
+        return self.replica if self.replica is not None and not self._down else self.primary
+
     def choose_cached(self, min_position: int | None = None) -> ReadView | None:
         """``choose`` without I/O when the side it would pick has a fresh position that
         is enough (most reads, on the event loop); None when that needs the database."""
-        side = self.replica if self.replica is not None and not self._down else self.primary
+        side = self.current()
         at = side.cached()
         if at is None or (min_position is not None and at < min_position):
             return None
         return ReadView(self, side, at)
+
+    def deferred(self, min_position: int | None = None) -> ReadView:
+        """``choose_cached`` when that needs no I/O, else a view that calls ``choose`` at
+        its first use (in the caller's thread)."""
+        return self.choose_cached(min_position) or ReadView(self, None, 0, min_position)
 
     def choose(self, min_position: int | None = None) -> ReadView:
         """The replica when up and at ``min_position`` within the wait, else the primary

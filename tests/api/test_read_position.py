@@ -59,3 +59,24 @@ def test_the_openapi_document_declares_min_position_and_ledger_position(api: Api
         assert "Ledger-Position" in operation["responses"]["200"]["headers"], path
     write = spec["paths"]["/v1/enterprises"]["post"]
     assert "min_position" not in {p["name"] for p in write.get("parameters", [])}
+
+
+def test_a_read_through_the_process_that_wrote_shows_the_write(api: Api, monkeypatch) -> None:
+    """The read position is remembered for a while (``FRESH``), and this process's own
+    writes raise it: no ``min_position`` is needed to see one's write through it."""
+    from ledger.services import replica
+
+    first = api.license().json()
+    assert api.standing(first["uscc"]).status_code == 200  # the position is remembered
+    monkeypatch.setattr(replica, "FRESH", 3600.0)  # and not read again
+    second = api.license().json()
+    response = api.standing(second["uscc"])
+    assert response.status_code == 200
+    assert int(response.headers["Ledger-Position"]) >= second["position"]
+
+
+def test_a_refused_read_carries_a_position_too(api: Api) -> None:
+    uscc = api.license().json()["uscc"]
+    response = api.standing(uscc, as_of="2025-02-30")
+    assert response.status_code == 422
+    assert int(response.headers["Ledger-Position"]) >= 0

@@ -150,3 +150,36 @@ def test_a_fresh_position_is_chosen_without_io() -> None:
     assert reads.choose_cached(9) is None  # needs a wait: the thread pool
     replica.cached = lambda: None  # type: ignore[method-assign]
     assert reads.choose_cached(None) is None
+
+
+def test_a_deferred_view_chooses_at_its_first_use_in_the_callers_thread() -> None:
+    class Stale(Side):
+        _position = 7  # the last position known, now stale
+
+        def cached(self) -> int | None:
+            return None
+
+    primary, replica = Stale("primary", 10), Stale("replica", 9)
+    reads = ReadSides(primary, replica, 0.05)  # type: ignore[arg-type]
+    asked: list[str] = []
+    original = replica.position
+
+    def position(fresh: bool = False) -> int:
+        asked.append("replica")
+        return original(fresh)
+
+    replica.position = position  # type: ignore[method-assign]
+    view = reads.deferred(9)
+    assert asked == []  # nothing read yet: no thread hop of its own
+    assert view.known_position() == 7  # a 422 before any use: the last known, no I/O
+    assert view.standing.answer() == "replica" and asked == ["replica"]
+    assert (view.served_by, view.position, view.known_position()) == ("replica", 9, 9)
+
+
+def test_a_write_of_this_process_raises_the_remembered_position() -> None:
+    side = ReadSide("primary", None, None, None, None)  # type: ignore[arg-type]
+    side._position, side._asked_at = 5, time.monotonic()
+    side.reached(12)
+    assert side.cached() == 12
+    side.reached(3)  # never lowered
+    assert side.cached() == 12
