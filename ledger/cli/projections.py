@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -16,7 +17,7 @@ from ledger.errors import InvalidInput
 from ledger.policy.credit import Policy, get_policy, load_policy_file
 from ledger.projections import compare as comparison
 from ledger.projections.rebuild import RebuildRunning, Worker, check_segments, joinable
-from ledger.projections.sets import SetStatus
+from ledger.projections.sets import SegmentProgress, SetStatus
 from ledger.values import today_cst
 
 app = typer.Typer(help="Read models: status and rebuilds.", no_args_is_help=True)
@@ -28,7 +29,15 @@ def status_doc(st: SetStatus) -> dict[str, object]:
         "head": st.head, "lag": st.lag if st.state != "building" else None,
         "created_at": st.created_at, "swapped_at": st.swapped_at,
         "parameters": st.parameters,
+        "segments": dataclasses.asdict(st.segments) if st.segments else None,
     }
+
+
+def segments_line(progress: SegmentProgress) -> str:
+    return (
+        f"segments {progress.done}/{progress.total} done, {progress.leased} leased; "
+        f"{progress.events_done:,} of {progress.upto:,} events"
+    )
 
 
 @app.command()
@@ -38,7 +47,8 @@ def status(
     """Each projection set's position against the head of the log, and its policy.
 
     live: serving reads; ready: built beside the live set and following the log;
-    building: a rebuild in progress (or one that died, cleared by the next)."""
+    building: a rebuild in progress (or one that died, cleared by the next), with its
+    segments done and leased to workers, and the events of those done."""
     with services(sync_projections=False) as s:
         sets = s.projections.status()
     if as_json:
@@ -53,6 +63,7 @@ def status(
         typer.echo(
             f"{st.id:<14} {st.policy:<7} {st.state:<9} {position:>9} {lag:>8}  "
             f"{st.swapped_at or st.created_at}"
+            + (f"  {segments_line(st.segments)}" if st.segments else "")
         )
 
 

@@ -265,10 +265,7 @@ class Worker:
         self.page = max(min(flush_rows, 20_000), 1)
         self.lease = self.db.settings.lease_seconds
         self.progress = progress
-        self.now = (
-            "EXTRACT(EPOCH FROM clock_timestamp())::float8" if self.db.postgres
-            else "((julianday('now') - 2440587.5) * 86400.0)"
-        )
+        self.now = self.db.epoch_now
         self.held: dict[int, str] = {}  # segment -> lease token, renewed by the heartbeat
         self.built = 0  # segments this worker committed
         self.events = 0  # events this worker folded

@@ -36,6 +36,17 @@ logger = logging.getLogger("ledger.projections")
 
 
 @dataclass(frozen=True)
+class SegmentProgress:
+    """How far the segments of a set being built are (see `ledger.projections.rebuild`)."""
+
+    total: int
+    done: int
+    leased: int  # not done, and held by a worker whose lease has not expired
+    events_done: int  # the events of the segments done
+    upto: int  # the log position the set is built up to
+
+
+@dataclass(frozen=True)
 class SetStatus:
     id: str
     policy: str
@@ -45,6 +56,7 @@ class SetStatus:
     created_at: str = ""
     swapped_at: str | None = None
     parameters: dict[str, Any] | None = None  # the policy's (None: a set from before 011)
+    segments: SegmentProgress | None = None  # a building set's
 
     @property
     def lag(self) -> int:
@@ -142,8 +154,19 @@ class Projections:
                 "SELECT id, policy, state, position, created_at, swapped_at, parameters "
                 "FROM projection_sets WHERE state != 'retired' ORDER BY created_at"
             )
+            progress = {
+                r[0]: SegmentProgress(*(int(v or 0) for v in r[1:])) for r in tx.all(
+                    "SELECT set_id, COUNT(*), SUM(CASE WHEN state = 'done' THEN 1 ELSE 0 END), "
+                    "SUM(CASE WHEN state = 'todo' AND lease_until >= "
+                    f"{self.db.epoch_now} THEN 1 ELSE 0 END), "
+                    "SUM(CASE WHEN state = 'done' THEN events ELSE 0 END), MAX(upto) "
+                    "FROM rebuild_segments WHERE set_id IN (SELECT id FROM projection_sets "
+                    "WHERE state = 'building') GROUP BY set_id"
+                )
+            }
         return [
-            SetStatus(r[0], r[1], r[2], r[3], head, r[4], r[5], json.loads(r[6]) if r[6] else None)
+            SetStatus(r[0], r[1], r[2], r[3], head, r[4], r[5],
+                      json.loads(r[6]) if r[6] else None, progress.get(r[0]))
             for r in rows
         ]
 

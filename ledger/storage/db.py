@@ -117,6 +117,12 @@ class Database:
         self.settings = settings
         self.postgres = settings.is_postgres
         self.dialect = "postgresql" if self.postgres else "sqlite"
+        # the database clock in epoch seconds, in SQL (leases compare with it, so that
+        # workers on several machines share one clock)
+        self.epoch_now = (
+            "EXTRACT(EPOCH FROM clock_timestamp())::float8" if self.postgres
+            else "((julianday('now') - 2440587.5) * 86400.0)"
+        )
         self._local = threading.local()
         self._pool: Any = None
         if self.postgres:

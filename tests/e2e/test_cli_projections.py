@@ -58,6 +58,23 @@ def test_status_as_json(ledger_env):
     }
 
 
+def test_status_shows_the_segments_of_a_set_being_built(ledger_env):
+    from ledger.projections.rebuild import plan, rebuild_lock
+
+    with rebuild_lock(ledger_env.db):
+        set_id, _ = plan(ledger_env.projections, "v2", 4)
+    result = run("status")
+    assert result.exit_code == 0, result.output
+    line = next(ln for ln in result.output.splitlines() if ln.startswith(set_id))
+    assert line.split()[1:5] == ["v2", "building", "-", "-"]
+    assert line.endswith("segments 0/4 done, 0 leased; 0 of 3 events")
+    docs = {d["id"]: d for d in json.loads(run("status", "--json").output)["sets"]}
+    assert docs[set_id]["segments"] == {
+        "total": 4, "done": 0, "leased": 0, "events_done": 0, "upto": 3,
+    }
+    assert docs[ledger_env.projections.live().id]["segments"] is None
+
+
 def test_rebuild_without_policy_rebuilds_the_live_one_and_swaps(ledger_env):
     old = ledger_env.projections.live().id
     result = run("rebuild")

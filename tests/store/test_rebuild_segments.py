@@ -16,6 +16,7 @@ import pytest
 
 from bench.rebuild import write_histories
 from ledger.projections.rebuild import Claim, LeaseLost, Worker, plan, rebuild_lock
+from ledger.projections.sets import SegmentProgress
 from tests.store.test_runner import rows_of
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -95,6 +96,32 @@ def test_the_set_is_ready_at_the_planned_position_then_follows_the_log(store):
     live = s.projections.live()
     assert live is not None and live.lag == 0
     assert rows_of(s, set_id) == rows_of(s, live.id)
+
+
+def test_status_shows_a_building_sets_segments_done_leased_and_events(store):
+    s = store
+    set_id = planned(s, 4)
+    with s.db.transaction() as tx:
+        head = s.log.head(tx)
+
+    def progress() -> SegmentProgress | None:
+        (st,) = [st for st in s.projections.status() if st.id == set_id]
+        return st.segments
+
+    assert progress() == SegmentProgress(4, 0, 0, 0, head)
+    worker = Worker(s.projections, set_id, s.projections.policy_for("v1"))
+    first, second = worker.claim(), worker.claim()
+    assert first is not None and second is not None
+    assert progress() == SegmentProgress(4, 0, 2, 0, head)
+    rows = worker.fold(first)
+    worker.commit(first, *rows)
+    assert progress() == SegmentProgress(4, 1, 1, rows[3], head) and rows[3] > 0
+    with s.db.transaction(write=True) as tx:  # the other lease runs out: no longer held
+        tx.execute("UPDATE rebuild_segments SET lease_until = 0 WHERE set_id = ?", (set_id,))
+    assert progress() == SegmentProgress(4, 1, 0, rows[3], head)
+    worker.run()
+    (ready,) = [st for st in s.projections.status() if st.id == set_id]
+    assert ready.state == "ready" and ready.segments is None  # only a building set's
 
 
 def test_a_worker_whose_lease_expired_cannot_commit_its_segment(store):
