@@ -260,19 +260,25 @@ def unexpected(request: Request, exc: Exception) -> ProblemJSONResponse:
     return problem(500, "internal", "the ledger failed to handle this request; it was logged")
 
 
-def is_unavailable(exc: Exception) -> bool:
+def unavailable_kinds() -> tuple[type[Exception], ...]:
+    """The errors by which a store says it is away (SQLite's only when locked or
+    unopenable, see `is_unavailable`)."""
     import sqlite3
 
     import eventsourcing.persistence as es
     import psycopg
     import psycopg_pool
 
+    return (psycopg.OperationalError, psycopg.InterfaceError, psycopg_pool.PoolTimeout,
+            es.OperationalError, es.InterfaceError, sqlite3.OperationalError)
+
+
+def is_unavailable(exc: Exception) -> bool:
+    import sqlite3
+
     if isinstance(exc, sqlite3.OperationalError):
         return "locked" in str(exc) or "unable to open" in str(exc)
-    return isinstance(
-        exc, (psycopg.OperationalError, psycopg.InterfaceError, psycopg_pool.PoolTimeout,
-              es.OperationalError, es.InterfaceError)
-    )
+    return isinstance(exc, unavailable_kinds())
 
 
 def install(app: FastAPI) -> None:
@@ -280,4 +286,9 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, request_validation)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, http_error)  # type: ignore[arg-type]
     app.add_exception_handler(ApiProblem, api_problem)  # type: ignore[arg-type]
+    # a store that is away is an answer (503), not a crash: handled where the route's
+    # errors are (a handler for Exception alone runs in Starlette's outermost
+    # middleware, which re-raises after answering, so the server logs a traceback)
+    for kind in unavailable_kinds():
+        app.add_exception_handler(kind, unexpected)
     app.add_exception_handler(Exception, unexpected)

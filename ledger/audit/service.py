@@ -26,6 +26,7 @@ from ledger.services.privacy import personal_of
 from ledger.storage.db import Database, Tx
 from ledger.storage.eventlog import EventLog
 from ledger.storage.events import LoggedEvent
+from ledger.storage.outage import Failures
 
 if TYPE_CHECKING:
     from ledger.services.application import Clock
@@ -236,6 +237,7 @@ def start_checkpointer(
 
     def run() -> None:
         due = time.monotonic()
+        failures = Failures(logger, "audit follower")
         while not stop.is_set():
             try:
                 size, head = audit.tree.lag()
@@ -244,8 +246,9 @@ def start_checkpointer(
                 if time.monotonic() >= due:
                     audit.checkpoint(catch_up=False, only_if_grown=True)
                     due = time.monotonic() + every
+                failures.succeeded()
             except Exception:
-                logger.exception("audit follower failed; retrying")
+                failures.failed()
                 stop.wait(1.0)
             stop.wait(min(poll, every))
 

@@ -18,6 +18,7 @@ from ledger.settings import Settings
 from ledger.storage.db import Database, Tx
 from ledger.storage.eventlog import EventLog, next_known
 from ledger.storage.events import LoggedEvent
+from ledger.storage.outage import Failures
 
 logger = logging.getLogger("ledger.projections")
 
@@ -115,11 +116,13 @@ def follow_forever(
     library's NOTIFY (PostgreSQL), then ``catch_up``. Errors are not swallowed
     silently: they are logged and retried, and no position moves past them."""
     wake = listener(settings, stop) if settings.is_postgres else None
+    failures = Failures(logger, "projection catch-up")
     while not stop.is_set():
         try:
             catch_up()
+            failures.succeeded()
         except Exception:
-            logger.exception("projection catch-up failed; retrying")
+            failures.failed()
             stop.wait(1.0)
         if wake is not None:
             wake.wait(interval * 20)

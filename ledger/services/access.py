@@ -24,6 +24,7 @@ from ledger.errors import InvalidInput
 from ledger.storage.db import Database, Tx
 from ledger.storage.events import LoggedEvent
 from ledger.storage.hooked import InTx
+from ledger.storage.outage import Failures
 
 SCOPES = ("ledger:write", "credit:read", "audit:read")
 KEY_PREFIX = "lk_"
@@ -377,11 +378,13 @@ class AccessLog:
         self._stop.clear()
 
         def run() -> None:
+            failures = Failures(logger, "access log flush")
             while not self._stop.wait(self.interval):
                 try:
                     self.flush()
+                    failures.succeeded()
                 except Exception:
-                    logger.exception("access log flush failed; retrying")
+                    failures.failed()
 
         self._thread = threading.Thread(target=run, name="ledger-access-log", daemon=True)
         self._thread.start()
