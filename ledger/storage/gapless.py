@@ -1,17 +1,17 @@
 """A PostgreSQL recorder whose notification ids have no gaps.
 
-The library's recorder lets PostgreSQL raise the unique violation when a version is
-taken, which burns a value of the ``notification_id`` sequence: the log would then
-have holes, and the audit tree's rule "leaf i is the event at position i+1" would
-break. Under the library's own EXCLUSIVE table lock we look for the versions first
-and refuse before anything is inserted.
+The library's recorder draws positions from the ``notification_id`` sequence, and a
+sequence value is never given back: a version already taken (the unique violation), an
+in-transaction hook that refuses or a connection dropped before COMMIT would each leave
+a hole, and after a crash PostgreSQL restarts a sequence up to 32 values ahead. The log
+would then have holes, and the audit tree's rule "leaf i is the event at position i+1"
+would break.
 
-Nor does this recorder draw positions from the sequence at all: a sequence value is
-never given back, so any transaction that fails after drawing one (an in-transaction
-hook that refuses, a connection dropped before COMMIT) would leave a hole, and after a
-crash PostgreSQL restarts a sequence up to 32 values ahead. Under the same lock (which
-serialises every insert) the new events take ``MAX(notification_id) + 1, + 2, ...``,
-which a rollback or a crash undoes with the rows, so positions stay 1, 2, 3, ...
+So this recorder does not use the sequence: under the library's own EXCLUSIVE table
+lock (which serialises every insert) the new events take ``MAX(notification_id) + 1,
++ 2, ...``, which a rollback or a crash undoes with the rows, so positions stay 1, 2,
+3, ... A taken version fails the INSERT on the table's unique key and the whole
+transaction rolls back, burning nothing.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from eventsourcing.persistence import IntegrityError, StoredEvent
+from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import (
     PostgresApplicationRecorder,
     PostgresFactory,
@@ -44,11 +44,6 @@ class GaplessPostgresApplicationRecorder(PostgresApplicationRecorder):
 
     def __init__(self, datastore: Any, *, events_table_name: str = "stored_events") -> None:
         super().__init__(datastore, events_table_name=events_table_name)
-        self.sql_version_taken = SQL(
-            "SELECT 1 FROM {schema}.{table} t "
-            "JOIN unnest(%s::uuid[], %s::bigint[]) AS n(id, v) "
-            "ON t.originator_id = n.id AND t.originator_version = n.v LIMIT 1"
-        ).format(schema=Identifier(self.datastore.schema), table=Identifier(events_table_name))
         # positions numbered here, under the table lock, rather than by the sequence
         self.insert_events_statement = SQL(
             "INSERT INTO {schema}.{table} AS t "
@@ -100,20 +95,11 @@ class GaplessPostgresApplicationRecorder(PostgresApplicationRecorder):
     def _insert_stored_events(
         self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> None:
+        # A version already taken fails the INSERT on the table's unique key: the
+        # transaction rolls back whole, and as positions are numbered from the rows
+        # (not drawn from a sequence) the refusal leaves no hole. No look-up first:
+        # it cost a round trip per write.
         self._lock_table(curs)
-        # its own cursor: in pipeline mode the LOCK's result could otherwise land on the
-        # cursor after this SELECT was sent, and the fetch would read it instead
-        check = curs.connection.cursor()
-        check.execute(
-            self.sql_version_taken,
-            prepare=False,
-            params=(
-                [e.originator_id for e in stored_events],
-                [e.originator_version for e in stored_events],
-            ),
-        )
-        if check.fetchone() is not None:
-            raise IntegrityError("an aggregate version is already taken")
         self._notify_channel(curs)
         # its rows are read after ``pipeline.sync()``, which delivers every queued result
         # in order, so this statement's are the cursor's last
