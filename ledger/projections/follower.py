@@ -86,6 +86,12 @@ class Follower:
         position = model.position(tx, lock=True)
         if position is None or (upto is not None and position >= upto):
             return []
+        return self._after(tx, model, position, upto, known, only_known)
+
+    def _after(
+        self, tx: Tx, model: Tracked, position: int, upto: int | None,
+        known: Sequence[LoggedEvent], only_known: bool,
+    ) -> list[LoggedEvent]:
         events = next_known(known, position, upto)
         if not events and not only_known:
             events = self.log.read(tx, position, self.batch)
@@ -93,10 +99,16 @@ class Follower:
             model.apply(tx, position, events)
         return events
 
-    def apply_stored(self, tx: Tx, model: Tracked, events: Sequence[LoggedEvent]) -> bool:
+    def apply_stored(
+        self, tx: Tx, model: Tracked, events: Sequence[LoggedEvent], position: int | None = None
+    ) -> bool:
         """Inside the transaction that stores ``events`` (PostgreSQL): apply them when
-        ``model`` is exactly before them. True when the model now includes them."""
-        return bool(self.step(tx, model, events[-1].position, events, only_known=True))
+        ``model`` is exactly before them (``position``: the model's, when the caller has
+        read it under the model's lock in ``tx``). True when the model now includes them."""
+        upto = events[-1].position
+        if position is None:
+            return bool(self.step(tx, model, upto, events, only_known=True))
+        return bool(self._after(tx, model, position, upto, events, only_known=True))
 
     def behind(self, model: Tracked) -> bool:
         """Whether the log holds events the model has not applied (two reads, each a

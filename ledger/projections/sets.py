@@ -173,13 +173,15 @@ class Projections:
     def live(self) -> SetStatus | None:
         return next((s for s in self.status() if s.state == "live"), None)
 
-    def _active(self, tx: Tx) -> list[tuple[ProjectionSet | None, str]]:
+    def _active(self, tx: Tx, lock: bool = False) -> list[tuple[ProjectionSet | None, int]]:
         """The live and ready sets as tracked models (None: a set of a policy this
-        release does not know, built beside by a newer one), with their states."""
-        found: list[tuple[ProjectionSet | None, str]] = []
-        for set_id, version, state, parameters in tx.all(
-            "SELECT id, policy, state, parameters FROM projection_sets "
+        release does not know, built beside by a newer one), with their positions
+        (with ``lock``, read under their row locks, held to the end of ``tx``)."""
+        found: list[tuple[ProjectionSet | None, int]] = []
+        for set_id, version, state, parameters, position in tx.all(
+            "SELECT id, policy, state, parameters, position FROM projection_sets "
             "WHERE state IN ('live', 'ready') ORDER BY id"
+            + (" FOR UPDATE" if lock and self.db.postgres else "")
         ):
             try:
                 policy = self.policy_from(version, parameters)
@@ -187,9 +189,9 @@ class Projections:
                 if state == "live":
                     raise
                 logger.warning("set %s: unknown policy %s; not followed", set_id, version)
-                found.append((None, state))
+                found.append((None, position))
                 continue
-            found.append((ProjectionSet(self.db, set_id, policy), state))
+            found.append((ProjectionSet(self.db, set_id, policy), position))
         return found
 
     # -- following --------------------------------------------------------------------------
@@ -219,8 +221,8 @@ class Projections:
         """Inside the transaction that stores ``events`` (PostgreSQL): apply them to each
         active set that is exactly before them. True when every set now includes them."""
         included = True
-        for model, _ in self._active(tx):
-            step = model is not None and self.follower.apply_stored(tx, model, events)
+        for model, position in self._active(tx, lock=True):  # one round trip for all
+            step = model is not None and self.follower.apply_stored(tx, model, events, position)
             included = included and step
         return included
 

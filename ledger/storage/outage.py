@@ -29,7 +29,7 @@ class Failures:
         self.clock = clock
         self.since: float | None = None  # the first failure of the current run of them
         self.count = 0
-        self.kind: type[BaseException] | None = None
+        self.kind: type | None = None  # of the last failure logged with its traceback
         self.said = 0.0
 
     def failed(self) -> None:
