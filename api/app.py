@@ -123,6 +123,10 @@ class Observe:
         method = scope["method"]
         api.metrics.observe(method, template, status, seconds)
         request_state = scope.get("state") or {}
+        view = request_state.get("read_view")
+        side = None if view is None else view.answered_by()
+        if side is not None:
+            api.metrics.served(side)
         key_name = request_state.get("access_key")
         if key_name is not None:
             query = scope.get("query_string", b"").decode("latin-1")

@@ -54,7 +54,7 @@ class ApiState:
             idempotency=Idempotency(services.db),
             access_log=AccessLog(services.db),
             limiter=RateLimiter(),
-            metrics=Metrics(services.projections.status),
+            metrics=Metrics(services.projections.status, services.read.replica_health),
         )
 
     @property

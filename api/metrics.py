@@ -1,10 +1,12 @@
 """Prometheus metrics of one app (its own registry, so several apps in one process do
-not collide): request counts and latencies per route, events appended, the head of the
-log and each projection set's lag, read from the store at scrape time."""
+not collide): request counts and latencies per route, events appended, reads by the
+database that served them, and, read at scrape time, the head of the log, each
+projection set's lag and (with a hot standby) the standby's state and lag."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -52,8 +54,45 @@ class StoreCollector(Collector):
         yield lag
 
 
+REPLICA_STATES = ("ok", "lagging", "paused", "down")
+READ_SIDES = ("primary", "replica")
+
+
+class ReplicaCollector(Collector):
+    """The hot standby as /healthz reports it (nothing without one): its state, one
+    series per state (1 for the current one), and its lag in positions and seconds."""
+
+    def __init__(self, health: Callable[[], dict[str, Any] | None]) -> None:
+        self.health = health
+
+    def collect(self) -> Iterator[Metric]:
+        report = self.health()
+        if report is None:
+            return
+        state = GaugeMetricFamily(
+            "ledger_replica_state", "1 for the hot standby's current state", labels=["state"]
+        )
+        for name in REPLICA_STATES:
+            state.add_metric([name], 1 if report["state"] == name else 0)
+        yield state
+        if report.get("lag") is not None:
+            yield GaugeMetricFamily(
+                "ledger_replica_lag_events", "log positions the standby's read models trail "
+                "the primary's by", value=report["lag"],
+            )
+        if report.get("lag_seconds") is not None:
+            yield GaugeMetricFamily(
+                "ledger_replica_replay_lag_seconds", "seconds since the standby replayed "
+                "what it had received (0 when it has replayed all)", value=report["lag_seconds"],
+            )
+
+
 class Metrics:
-    def __init__(self, status: Callable[[], list[SetStatus]]) -> None:
+    def __init__(
+        self,
+        status: Callable[[], list[SetStatus]],
+        replica: Callable[[], dict[str, Any] | None] | None = None,
+    ) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "ledger_http_requests", "HTTP requests by method, route and status",
@@ -67,7 +106,13 @@ class Metrics:
             "ledger_events_appended", "events appended to the log through this process",
             registry=self.registry,
         )
+        self.reads = Counter(
+            "ledger_reads", "reads by the database that answered them (primary or the hot "
+            "standby)", ["side"], registry=self.registry,
+        )
         self.registry.register(StoreCollector(status))
+        if replica is not None:
+            self.registry.register(ReplicaCollector(replica))
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         """Count one request. Labels come from a bounded set, so no request can add
@@ -77,6 +122,11 @@ class Metrics:
         code = str(status) if 100 <= status <= 599 else OTHER_METHOD
         self.requests.labels(method, route, code).inc()
         self.latency.labels(method, route).observe(seconds)
+
+    def served(self, side: str) -> None:
+        """Count one read answered by ``side`` (``primary`` or ``replica``)."""
+        if side in READ_SIDES:
+            self.reads.labels(side).inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -155,3 +155,9 @@ def problem_fields(response: Any) -> dict[str, str]:
     """{field: reason} of a 422 problem."""
     assert response.headers["content-type"] == PROBLEM, response.text
     return {e["field"]: e["reason"] for e in response.json().get("errors", [])}
+
+
+def sample(text: str, series: str) -> float | None:
+    """The value of one series in a Prometheus text, None when absent."""
+    found = [ln for ln in text.splitlines() if ln.startswith(series + " ")]
+    return float(found[0].split()[-1]) if found else None

@@ -146,8 +146,10 @@ class ReadView:
         self._side = side
         self._position = position
         self._min_position = min_position
+        self._used = False  # by the request (a 422 chose a side, perhaps, but read nothing)
 
     def _chosen(self) -> ReadSide:
+        self._used = True
         if self._side is None:
             view = self.sides.choose(self._min_position)
             self._side, self._position = view.side, view.position
@@ -173,6 +175,10 @@ class ReadView:
     @property
     def served_by(self) -> str:
         return self.side.name
+
+    def answered_by(self) -> str | None:
+        """The side that answered (None when the request never read through the view)."""
+        return self._side.name if self._used and self._side is not None else None
 
     def run(self, call: Callable[[ReadSide], T]) -> T:
         """``call(side)``; on a replica failure, marked and run again on the primary."""

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from ledger.services.access import ApiKeys
 from ledger.settings import Settings
-from tests.apiclient import PROBLEM, Api, api_fixture, bearer  # noqa: F401
+from tests.apiclient import PROBLEM, Api, api_fixture, bearer, sample  # noqa: F401
 from tests.factories import licence, random_uscc
 
 # -- health and metrics --------------------------------------------------------------------
@@ -54,6 +54,20 @@ def test_metrics_count_requests_events_and_projection_lag(api: Api) -> None:
     assert "ledger_projection_lag_events{" in text
     events = [ln for ln in text.splitlines() if ln.startswith("ledger_events_appended_total")]
     assert float(events[0].split()[-1]) >= 1
+
+
+def test_metrics_count_reads_by_the_database_that_answered(api: Api) -> None:
+    uscc = api.license().json()["uscc"]
+    before = sample(api.client.get("/metrics").text, 'ledger_reads_total{side="primary"}') or 0
+    for _ in range(3):
+        assert api.client.get(f"/v1/enterprises/{uscc}/standing",
+                              headers=api.reader).status_code == 200
+    api.client.get("/v1/feed", headers=api.reader)
+    api.client.get("/v1/feed", params={"after": "x"}, headers=api.reader)  # 422: not read
+    text = api.client.get("/metrics").text
+    assert sample(text, 'ledger_reads_total{side="primary"}') == before + 4
+    assert sample(text, 'ledger_reads_total{side="replica"}') is None
+    assert "ledger_replica_state" not in text  # no standby configured
 
 
 def test_health_and_metrics_need_no_key(api: Api) -> None:

@@ -21,7 +21,7 @@ from ledger.audit.merkle import verify_consistency, verify_inclusion
 from ledger.bootstrap import bootstrap
 from ledger.services.replica import ReadSides, ReadView
 from ledger.settings import Settings
-from tests.apiclient import START, Api
+from tests.apiclient import START, Api, sample
 from tests.conftest import IN_CI, FixedClock
 from tests.support.pgcluster import PgCluster, PgUnavailable
 
@@ -192,6 +192,10 @@ def test_a_paused_standby_answers_stale_and_min_position_goes_to_the_primary(
         assert health["status"] == "ok" and health["replica"]["state"] == "paused"
         assert health["replica"]["lag"] >= 1
         assert health["replica"]["primary_position"] >= committed["position"]
+        metrics = api.client.get("/metrics").text
+        assert 'ledger_replica_state{state="paused"} 1.0' in metrics
+        assert 'ledger_replica_state{state="ok"} 0.0' in metrics
+        assert (sample(metrics, "ledger_replica_lag_events") or 0) >= 1
     finally:
         standby.psql("SELECT pg_wal_replay_resume()")
     wait_replica(api, committed["position"])
@@ -210,6 +214,10 @@ def test_a_stopped_standby_never_fails_a_read(
     uscc = written["uscc"]
     wait_replica(api, written["position"])
     assert api.standing(uscc).status_code == 200 and api.spy.last == "replica"  # type: ignore[attr-defined]
+    metrics = api.client.get("/metrics").text
+    assert 'ledger_replica_state{state="ok"} 1.0' in metrics
+    assert (sample(metrics, 'ledger_reads_total{side="replica"}') or 0) >= 1
+    primary_reads = sample(metrics, 'ledger_reads_total{side="primary"}') or 0
     standby.stop("fast")
     try:
         for params in ({}, {"min_position": str(written["position"])}):
@@ -225,6 +233,10 @@ def test_a_stopped_standby_never_fails_a_read(
         replica = health.json()["replica"]
         assert replica["state"] == "down" and replica["detail"]
         assert replica["primary_position"] >= written["position"]
+        metrics = api.client.get("/metrics").text
+        assert 'ledger_replica_state{state="down"} 1.0' in metrics
+        assert "ledger_replica_lag_events" not in metrics  # unknown while it is down
+        assert sample(metrics, 'ledger_reads_total{side="primary"}') == primary_reads + 3
     finally:
         standby.start()
     # a probe finds it again, and reads go back to it
