@@ -10,8 +10,9 @@
   ``X-Forwarded-For`` that is not a trusted proxy.
 - `PublicCache`: the public pages change only when the log (or the live projection
   set) moves or the day changes, so they carry an ``ETag`` made of those, the path, the
-  query and the language asked for; a request with a matching ``If-None-Match`` gets
-  304 for one cheap read instead of the page.
+  query and the language asked for (``Accept-Language``, the ``lang`` cookie); a
+  request with a matching ``If-None-Match`` gets 304 for one cheap read instead of the
+  page.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import page_auth
+from api import i18n, page_auth
 from api.responses import refusal
 from ledger.projections.freshness import freshness
 from ledger.services import letters
@@ -255,7 +256,7 @@ class PublicCache:
         if asked and etag_matches(asked, etag):
             await send({"type": "http.response.start", "status": 304, "headers": [
                 (b"etag", etag.encode()), (b"cache-control", b"no-cache"),
-                (b"vary", b"Accept-Language"), (b"x-content-type-options", b"nosniff"),
+                (b"vary", b"Accept-Language, Cookie"), (b"x-content-type-options", b"nosniff"),
             ]})
             await send({"type": "http.response.body", "body": b""})
             return
@@ -267,7 +268,7 @@ class PublicCache:
                     if k.lower() not in (b"cache-control", b"etag")
                 ]
                 headers += [(b"etag", etag.encode()), (b"cache-control", b"no-cache"),
-                            (b"vary", b"Accept-Language")]
+                            (b"vary", b"Accept-Language, Cookie")]
                 message = {**message, "headers": headers}
             await send(message)
 
@@ -278,6 +279,7 @@ class PublicCache:
             self.boot, fresh, today, scope["path"],
             scope.get("query_string", b"").decode("latin-1"),
             header(scope, b"accept-language") or "",
+            cookie(scope, i18n.COOKIE) or "",  # the language kept from an earlier ?lang=
         ]
         digest = hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
         return f'W/"{digest}"'

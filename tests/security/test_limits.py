@@ -99,6 +99,21 @@ def test_public_pages_answer_304_until_the_log_moves(make_client) -> None:
     assert moved.status_code == 200 and moved.headers["ETag"] != etag
 
 
+def test_the_etag_changes_with_the_language_kept_in_the_cookie(make_client) -> None:
+    """A page in Chinese is not 'not modified' for a browser that switched to English
+    with ?lang=en (kept in the lang cookie), nor the other way round."""
+    client, _ = make_client(public_rate_limit=1000)
+    chinese = client.get("/lists/punishment")
+    assert chinese.status_code == 200 and 'lang="zh' in chinese.text
+    assert "Cookie" in chinese.headers["Vary"]
+    client.get("/lists/punishment?lang=en")  # the toggle: the cookie now says en
+    assert client.cookies.get("lang") == "en"
+    english = client.get("/lists/punishment", headers={"If-None-Match": chinese.headers["ETag"]})
+    assert english.status_code == 200 and 'lang="en' in english.text
+    again = client.get("/lists/punishment", headers={"If-None-Match": english.headers["ETag"]})
+    assert again.status_code == 304
+
+
 def test_the_etag_changes_with_the_day_and_the_query(make_client, clock) -> None:
     from datetime import timedelta
 
