@@ -41,6 +41,7 @@ from ledger.projections.stats import StatsDelta
 from ledger.settings import Settings
 from ledger.storage.db import Database, Tx
 from ledger.storage.eventlog import EventLog
+from ledger.storage.outage import Failures
 
 LOCK_REBUILD = 7_120_003
 SEGMENT_EVENTS = 20_000  # default segment size: its rows wait in memory for its commit, and
@@ -323,21 +324,27 @@ class Worker:
         return Claim(int(row[0]), int(row[1]), int(row[2]), token)
 
     def _heartbeat(self, stop: threading.Event) -> None:
-        """Renew the leases held, a few times per lease period."""
+        """Renew the leases held, a few times per lease period. A renewal that fails
+        (the database away for a moment) is tried again at the next beat: a lease lost
+        meanwhile only costs the segment's work (the commit's token check is the guard)."""
+        failures = Failures(logger, "renewing rebuild leases")
         try:
             while not stop.wait(self.lease / 3):
                 with self._lock:
                     held = list(self.held.items())
                 if not held:
                     continue
-                with self.db.transaction(write=True) as tx:
-                    tx.many(
-                        f"UPDATE rebuild_segments SET lease_until = {self.now} + ? "
-                        "WHERE set_id = ? AND segment = ? AND owner = ? AND state = 'todo'",
-                        [(self.lease, self.set_id, k, token) for k, token in held],
-                    )
-        except Exception:  # the commit's token check stays the guard
-            logger.exception("renewing rebuild leases failed")
+                try:
+                    with self.db.transaction(write=True) as tx:
+                        tx.many(
+                            f"UPDATE rebuild_segments SET lease_until = {self.now} + ? "
+                            "WHERE set_id = ? AND segment = ? AND owner = ? "
+                            "AND state = 'todo'",
+                            [(self.lease, self.set_id, k, token) for k, token in held],
+                        )
+                    failures.succeeded()
+                except Exception:
+                    failures.failed()
         finally:
             self.db.close_thread()
 

@@ -124,6 +124,41 @@ def test_status_shows_a_building_sets_segments_done_leased_and_events(store):
     assert ready.state == "ready" and ready.segments is None  # only a building set's
 
 
+def test_a_failed_lease_renewal_is_tried_again_at_the_next_beat(store, monkeypatch):
+    """The database away for one beat does not stop a worker renewing its leases."""
+    import threading
+
+    s = store  # leases of 1 s: a beat every third of a second
+    set_id = planned(s, 2)
+    worker = Worker(s.projections, set_id, s.projections.policy_for("v1"))
+    claim = worker.claim()
+    assert claim is not None
+    real, failed = worker.db.transaction, []
+
+    def flaky(*args, **kwargs):
+        if threading.current_thread().name == "beat" and not failed:
+            failed.append(True)
+            raise ConnectionError("the database is away")
+        return real(*args, **kwargs)
+
+    def lease_until() -> float:
+        with s.db.transaction() as tx:
+            return float(tx.value("SELECT lease_until FROM rebuild_segments "
+                                  "WHERE set_id = ? AND segment = ?", (set_id, claim.segment)))
+
+    first = lease_until()
+    monkeypatch.setattr(worker.db, "transaction", flaky)
+    stop = threading.Event()
+    beat = threading.Thread(target=worker._heartbeat, args=(stop,), name="beat")
+    beat.start()
+    try:
+        time.sleep(1.2)
+    finally:
+        stop.set()
+        beat.join()
+    assert failed and lease_until() > first + 0.5
+
+
 def test_a_worker_whose_lease_expired_cannot_commit_its_segment(store):
     """A worker paused past its lease (not dead): its segment is claimed again, and
     its late commit is refused, so no row is written twice."""
