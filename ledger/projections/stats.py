@@ -213,17 +213,8 @@ class StatsDelta:
             tx.bulk_insert("stats_day", day_columns, day_rows)
             tx.bulk_insert("stats_month", month_columns, month_rows)
             return
-        for table, columns, rows, key in (
-            ("stats_day", day_columns, day_rows, "day"),
-            ("stats_month", month_columns, month_rows, "month"),
-        ):
-            adds = ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in columns[4:])
-            tx.many(
-                f"INSERT INTO {table} ({', '.join(columns)}) "
-                f"VALUES ({', '.join('?' * len(columns))}) "
-                f"ON CONFLICT (set_id, {key}, district, place_type) DO UPDATE SET {adds}",
-                rows,
-            )
+        tx.bulk_add("stats_day", day_columns, 4, day_rows)
+        tx.bulk_add("stats_month", month_columns, 4, month_rows)
 
 
 def old_tails(
