@@ -266,7 +266,6 @@ class Worker:
         self.page = max(min(flush_rows, 20_000), 1)
         self.lease = self.db.settings.lease_seconds
         self.progress = progress
-        self.now = self.db.epoch_now
         self.held: dict[int, str] = {}  # segment -> lease token, renewed by the heartbeat
         self.built = 0  # segments this worker committed
         self.events = 0  # events this worker folded
@@ -308,14 +307,14 @@ class Worker:
             row = tx.one(
                 "SELECT segment, segments, upto FROM rebuild_segments "
                 f"WHERE set_id = ? AND state = 'todo' AND (lease_until IS NULL OR "
-                f"lease_until < {self.now}) ORDER BY segment LIMIT 1"
+                f"lease_until < {self.db.epoch_now}) ORDER BY segment LIMIT 1"
                 + (" FOR UPDATE SKIP LOCKED" if self.db.postgres else ""),
                 (self.set_id,),
             )
             if row is None:
                 return None
             tx.execute(
-                f"UPDATE rebuild_segments SET owner = ?, lease_until = {self.now} + ?, "
+                f"UPDATE rebuild_segments SET owner = ?, lease_until = {self.db.epoch_now} + ?, "
                 "attempts = attempts + 1 WHERE set_id = ? AND segment = ?",
                 (token, self.lease, self.set_id, row[0]),
             )
@@ -337,7 +336,7 @@ class Worker:
                 try:
                     with self.db.transaction(write=True) as tx:
                         tx.many(
-                            f"UPDATE rebuild_segments SET lease_until = {self.now} + ? "
+                            f"UPDATE rebuild_segments SET lease_until = {self.db.epoch_now} + ? "
                             "WHERE set_id = ? AND segment = ? AND owner = ? "
                             "AND state = 'todo'",
                             [(self.lease, self.set_id, k, token) for k, token in held],
