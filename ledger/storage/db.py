@@ -73,14 +73,18 @@ class Tx:
         if not rows:
             return
         names = ", ".join(columns)
-        # COPY costs extra round trips (worth it for many rows) and has no pipeline mode
-        if self._postgres and len(rows) >= 50 and not self._pipelined:
+        if self._copies(rows):
             with self._cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
                 for row in rows:
                     copy.write_row(row)
             return
         marks = ", ".join("?" * len(columns))
         self.many(f"INSERT INTO {table} ({names}) VALUES ({marks})", rows)
+
+    def _copies(self, rows: Sequence[Sequence[Any]]) -> bool:
+        """Whether ``rows`` go through COPY: PostgreSQL, many rows (COPY costs extra
+        round trips) and no pipeline (COPY has no pipeline mode)."""
+        return self._postgres and len(rows) >= 50 and not self._pipelined
 
     def bulk_add(
         self, table: str, columns: Sequence[str], key: int, rows: Sequence[Sequence[Any]]
@@ -94,7 +98,7 @@ class Tx:
         names = ", ".join(columns)
         adds = ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in columns[key:])
         upsert = f"ON CONFLICT ({', '.join(columns[:key])}) DO UPDATE SET {adds}"
-        if self._postgres and len(rows) >= 50 and not self._pipelined:
+        if self._copies(rows):
             staged = f"{table}_added"
             self.execute(
                 f"CREATE TEMPORARY TABLE IF NOT EXISTS {staged} "
